@@ -1,0 +1,228 @@
+"""The ``fix`` pipeline: one straight pipe from a JSONL of answers to a JSONL of corrections.
+
+read line -> Answer -> (image checked) -> corrector.correct(chunk) -> write line, in input order.
+A bad line or a bad image becomes an error record; the other records go on.
+
+>>> import tempfile, pathlib
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (folder / "in.jsonl").write_text('{"id": 1, "answer": "A dog."}\\n[1, 2]\\n')
+>>> summary = fix(folder / "in.jsonl", folder / "out.jsonl", detector="none")
+>>> summary.records, summary.written, summary.errors
+(2, 1, 1)
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+from halluguard.images import ImageRef
+from halluguard.io import AtomicJsonlWriter, ErrorRecord, fingerprint, parse_line, read_lines
+from halluguard.records import Answer, Correction, RecordError
+
+DEFAULT_CHUNK = 256
+
+
+class Corrector(Protocol):
+    """Turns a chunk of answers into corrections; a ``RecordError`` in the list fails that record only."""
+
+    def correct(self, answers: Sequence[Answer], images: Sequence[ImageRef | None]) -> list[Correction | RecordError]:
+        ...
+
+
+class PassThrough:
+    """The corrector that changes nothing: plumbing checks and a baseline for speed."""
+
+    def correct(self, answers: Sequence[Answer], images: Sequence[ImageRef | None]) -> list[Correction | RecordError]:
+        return [Correction(corrected=a.text) for a in answers]
+
+
+@dataclass
+class Summary:
+    """What a ``fix`` run did. ``records`` = ``written`` + ``errors``, always."""
+
+    records: int
+    written: int
+    corrected: int
+    errors: int
+    seconds: float
+    output: str
+    errors_file: str | None
+    resumed_from_line: int = 0
+
+    def line(self) -> str:
+        rate = self.records / self.seconds if self.seconds > 0 else 0.0
+        errors = f" -> {self.errors_file}" if self.errors else ""
+        return (
+            f"{self.records} records, {self.corrected} corrected, {self.errors} errors{errors}, "
+            f"{self.seconds:.1f} s ({rate:,.0f} records/s) -> {self.output}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ImageStore:
+    """Resolves and validates each record's image once per path; keeps recent decoded images only."""
+
+    def __init__(self, keep_decoded: int = 64):
+        self._refs: OrderedDict[tuple[Path | None, str | None], ImageRef] = OrderedDict()
+        self._failures: dict[Path, RecordError] = {}
+        self.keep_decoded = keep_decoded
+
+    def get(self, answer: Answer) -> ImageRef | None:
+        if answer.image is None and answer.image_id is None:
+            return None
+        key = (answer.image, answer.image_key)
+        ref = self._refs.get(key)
+        if ref is None:
+            if answer.image is not None and answer.image in self._failures:
+                raise self._failures[answer.image]
+            ref = ImageRef(path=answer.image, key=answer.image_key)
+            if ref.path is not None:
+                try:
+                    ref.validate()
+                except RecordError as exc:
+                    self._failures[ref.path] = exc
+                    raise
+            self._refs[key] = ref
+            if len(self._refs) > self.keep_decoded:
+                _, old = self._refs.popitem(last=False)
+                old.release()
+        else:
+            self._refs.move_to_end(key)
+        return ref
+
+
+def fix(
+    input: str | Path,
+    output: str | Path,
+    *,
+    detector: str | Any = "none",
+    corrector: Corrector | None = None,
+    images: str | Path | None = None,
+    text_field: str | None = None,
+    resume: bool = False,
+    chunk_size: int = DEFAULT_CHUNK,
+    options: dict[str, Any] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Summary:
+    """Correct every answer in ``input`` and write ``output`` (+ ``output.errors.jsonl``).
+
+    ``detector`` is a spec understood by :func:`halluguard.detectors.load_detector` (``"none"``,
+    ``"person"``, ``"yolo11n.pt"``, ``"annotations:FILE"``, ...) or a detector object;
+    ``corrector`` overrides the whole correction stage. ``options`` (anything that changes the
+    output) is stored in the resume checkpoint so a resume with other options is refused.
+    ``on_progress(bytes_read, records_done)`` is called after each chunk.
+    """
+    input, output = Path(input), Path(output)
+    if not input.is_file():
+        raise FileNotFoundError(f"input not found: {input}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    images_dir = Path(images) if images is not None else None
+    if corrector is None:
+        corrector = build_corrector(detector, **(options or {}))
+    started = time.perf_counter()
+    run_options = {"text_field": text_field, "images": str(images_dir) if images_dir else None,
+                   "detector": detector if isinstance(detector, str) else type(detector).__name__,
+                   **(options or {})}
+    writer = AtomicJsonlWriter(output, fingerprint(input, run_options), resume=resume)
+    store = ImageStore()
+    base_dir = input.parent
+    try:
+        chunk: list[tuple[int, bytes, Answer | ErrorRecord]] = []
+        last_line = writer.lines_done
+        with open(input, "rb") as sizer:
+            sizer.seek(0, 2)
+            total_bytes = sizer.tell()
+        bytes_read = 0
+        for number, raw in read_lines(input, skip_until=writer.lines_done):
+            bytes_read += len(raw) + 1
+            chunk.append((number, raw, parse_line(number, raw, base_dir, text_field=text_field,
+                                             images_dir=images_dir, source=str(input))))
+            last_line = number
+            if len(chunk) >= chunk_size:
+                _process(chunk, corrector, store, writer, str(input))
+                writer.checkpoint(last_line)
+                chunk = []
+                if on_progress:
+                    on_progress(min(bytes_read, total_bytes), writer.counts["written"] + writer.counts["errors"])
+        if chunk:
+            _process(chunk, corrector, store, writer, str(input))
+        writer.lines_done = last_line
+        writer.commit()
+    finally:
+        writer.close()
+    counts = writer.counts
+    return Summary(
+        records=counts["written"] + counts["errors"],
+        written=counts["written"],
+        corrected=counts["corrected"],
+        errors=counts["errors"],
+        seconds=time.perf_counter() - started,
+        output=str(output),
+        errors_file=str(writer.errors_path) if counts["errors"] else None,
+        resumed_from_line=writer.resumed_from,
+    )
+
+
+def _process(chunk, corrector: Corrector, store: ImageStore, writer: AtomicJsonlWriter, source: str) -> None:
+    """Correct the good answers of a chunk and write every line's outcome in input order."""
+    outcomes: dict[int, dict[str, Any] | ErrorRecord] = {}
+    raws = {number: raw for number, raw, _ in chunk}
+    answers: list[Answer] = []
+    refs: list[ImageRef | None] = []
+    for number, _, parsed in chunk:
+        if isinstance(parsed, ErrorRecord):
+            outcomes[number] = parsed
+            continue
+        try:
+            refs.append(store.get(parsed))
+            answers.append(parsed)
+        except RecordError as exc:
+            outcomes[number] = _error(parsed, exc, raws[number], source)
+    results = _correct_isolated(corrector, answers, refs)
+    for answer, result in zip(answers, results):
+        if isinstance(result, RecordError):
+            outcomes[answer.line] = _error(answer, result, raws[answer.line], source)
+        else:
+            outcomes[answer.line] = {**answer.record, **result.to_json()}
+    for number, _, _ in chunk:
+        outcome = outcomes[number]
+        if isinstance(outcome, ErrorRecord):
+            writer.write_error(outcome)
+        else:
+            writer.write(outcome, corrected=bool(outcome.get("edits")))
+
+
+def _correct_isolated(corrector: Corrector, answers: list[Answer], refs: list[ImageRef | None]):
+    """Run the corrector on the chunk; if it fails as a whole, retry record by record."""
+    if not answers:
+        return []
+    try:
+        return corrector.correct(answers, refs)
+    except RecordError:
+        pass
+    results: list[Correction | RecordError] = []
+    for answer, ref in zip(answers, refs):
+        try:
+            results.extend(corrector.correct([answer], [ref]))
+        except RecordError as exc:
+            results.append(exc)
+    return results
+
+
+def _error(answer: Answer, exc: RecordError, raw: bytes, source: str) -> ErrorRecord:
+    return ErrorRecord(answer.line, answer.id, exc.reason, exc.field, raw.decode("utf-8"), source)
+
+
+def build_corrector(detector: str | Any = "none", **options: Any) -> Corrector:
+    """The corrector for a detector spec: the pass-through until claim stages are available."""
+    if detector in (None, "none") and not options:
+        return PassThrough()
+    from halluguard.correctors.woodpecker import Woodpecker
+
+    return Woodpecker.from_spec(detector, **options)
