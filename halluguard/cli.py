@@ -39,34 +39,68 @@ def fix_command(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output JSONL [default: INPUT.fixed.jsonl]."),
     images: Optional[Path] = typer.Option(None, "--images", help="Folder that record 'image' paths are relative to "
                                           "[default: the input file's folder]."),
-    detector: str = typer.Option("none", "--detector", "-d", help="Detector spec: none, person, yolo11n.pt, any .pt/.onnx, "
-                                 "annotations:FILE, owlv2:ID_OR_PATH."),
+    detector: str = typer.Option("yolo11n.pt", "--detector", "-d", help="Detector: yolo11n.pt (fetched by ultralytics "
+                                 "when online), any .pt/.onnx path, person, annotations:FILE, owlv2:ID_OR_PATH, none."),
+    device: Optional[str] = typer.Option(None, "--device", help="Detector device, e.g. cpu, cuda:0 [default: best available]."),
+    mode: str = typer.Option("woodpecker", "--mode", help="woodpecker: rewrite what the detector contradicts; "
+                             "lure: also remove claims with a high hallucination-suspicion score."),
+    unverifiable: str = typer.Option("keep", "--unverifiable", help="Claims the detector cannot check: keep, hedge, remove."),
+    grounding: bool = typer.Option(False, "--grounding", help="Append each supported object's box: 'a dog [x1, y1, x2, y2]'."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Detector score from which a box counts as seen."),
+    vocabulary: Optional[Path] = typer.Option(None, "--vocabulary", help="JSON {label: [nouns]} extending the COCO vocabulary."),
+    cooccurrence: Optional[Path] = typer.Option(None, "--cooccurrence", help="Co-occurrence statistics for --mode lure "
+                                                "(from 'halluguard cooccurrence')."),
+    rewriter: Optional[str] = typer.Option(None, "--rewriter", help="A transformers causal LM (path or hub id) to rewrite "
+                                           "with, instead of the rule-based rewriter."),
     text_field: Optional[str] = typer.Option(None, "--text-field", help="Field holding the answer "
                                              "[default: answer, else caption, else text]."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
+    engine: str = typer.Option("local", "--engine", help="local, or ray (Ray Data; INPUT may be a folder of shards)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address [default: start a "
+                                              "local one]."),
+    num_gpus: float = typer.Option(0, "--num-gpus", help="GPUs per detector actor (--engine ray)."),
+    concurrency: int = typer.Option(1, "--concurrency", help="Actors per stage (--engine ray)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
     json_summary: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Correct what the image does not support in each answer (streaming, loss-free)."""
+    from halluguard.detectors.base import DetectorError
     from halluguard.io import ResumeMismatch
     from halluguard.pipeline import fix
     from halluguard.progress import DelayedProgress
 
-    if not input.is_file():
-        raise _usage_error(f"input not found: {input}")
+    if engine not in ("local", "ray"):
+        raise _usage_error(f"unknown engine {engine!r}; valid engines: local, ray")
+    if not (input.is_file() or (engine == "ray" and input.is_dir())):
+        raise _usage_error(f"input not found: {input}" + (" (a folder of shards needs --engine ray)" if input.is_dir() else ""))
     if images is not None and not images.is_dir():
         raise _usage_error(f"--images is not a folder: {images}")
-    output = output or input.with_name(input.name.removesuffix(".jsonl") + ".fixed.jsonl")
+    output = output or input.with_name(input.name.removesuffix(".jsonl") + (".fixed.jsonl" if input.is_file() else ".fixed"))
     if output.resolve() == input.resolve():
         raise _usage_error("--output must differ from the input")
-    progress = DelayedProgress(input.stat().st_size, quiet=quiet)
-    try:
-        summary = fix(input, output, detector=detector, images=images, text_field=text_field,
-                      resume=resume, on_progress=progress.update)
-    except (ResumeMismatch, ValueError, FileNotFoundError) as exc:
-        raise _usage_error(str(exc))
-    finally:
-        progress.close()
+    options = {"mode": mode, "unverifiable": unverifiable, "grounding": grounding, "threshold": threshold,
+               "vocabulary": str(vocabulary) if vocabulary else None, "device": device,
+               "cooccurrence": str(cooccurrence) if cooccurrence else None, "rewriter": rewriter}
+    options = {k: v for k, v in options.items() if v not in (None, False)}
+    if engine == "ray":
+        if resume:
+            raise _usage_error("--resume is for the local engine; a Ray run restarts its failed tasks itself")
+        from halluguard.integrations.ray import fix_files
+
+        try:
+            summary = fix_files(input, output, detector=detector, options=options, text_field=text_field,
+                                images=images, address=ray_address, num_gpus=num_gpus, concurrency=concurrency)
+        except (ConnectionError, DetectorError, ValueError, FileNotFoundError) as exc:
+            raise _usage_error(str(exc))
+    else:
+        progress = DelayedProgress(input.stat().st_size, quiet=quiet)
+        try:
+            summary = fix(input, output, detector=detector, images=images, text_field=text_field,
+                          resume=resume, options=options, on_progress=progress.update)
+        except (ResumeMismatch, DetectorError, ValueError, FileNotFoundError) as exc:
+            raise _usage_error(str(exc))
+        finally:
+            progress.close()
     if json_summary:
         typer.echo(json.dumps(summary.to_json()))
     elif not quiet:

@@ -220,9 +220,20 @@ def _error(answer: Answer, exc: RecordError, raw: bytes, source: str) -> ErrorRe
 
 
 def build_corrector(detector: str | Any = "none", **options: Any) -> Corrector:
-    """The corrector for a detector spec: the pass-through until claim stages are available."""
-    if detector in (None, "none") and not options:
+    """The corrector for a detector spec and :class:`~halluguard.correctors.woodpecker.CorrectOptions`.
+
+    ``detector="none"`` with no option that acts without a detector (``mode="lure"``,
+    ``unverifiable="hedge"|"remove"``) checks nothing, so answers pass through unchanged and
+    no text is parsed.
+    """
+    if checks_nothing(detector, options):
         return PassThrough()
     from halluguard.correctors.woodpecker import Woodpecker
 
     return Woodpecker.from_spec(detector, **options)
+
+
+def checks_nothing(detector: str | Any, options: dict[str, Any]) -> bool:
+    """Whether this detector and these options leave every answer as it is (see :func:`build_corrector`)."""
+    acts_alone = options.get("mode", "woodpecker") != "woodpecker" or options.get("unverifiable", "keep") != "keep"
+    return detector in (None, "none") and not acts_alone

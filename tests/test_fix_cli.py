@@ -56,7 +56,7 @@ def test_help_for_every_command():
 def test_every_bad_record_goes_to_errors_and_the_run_goes_on(tmp_path):
     source, expected = _write_mixed_input(tmp_path)
     out = tmp_path / "fixed.jsonl"
-    result = run_cli("fix", str(source), "-o", str(out), "--json")
+    result = run_cli("fix", str(source), "-o", str(out), "--detector", "none", "--json")
     assert result.returncode == 1, result.stderr  # some records failed, the rest written
     summary = json.loads(result.stdout)
     written, errors = _lines(out), _lines(tmp_path / "fixed.errors.jsonl")
@@ -79,7 +79,7 @@ def test_text_field_option(tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"id": 1, "answer": "a", "corrected": "b"}) + "\n")
     out = tmp_path / "out.jsonl"
-    assert run_cli("fix", str(source), "-o", str(out), "--text-field", "corrected", "-q").returncode == 0
+    assert run_cli("fix", str(source), "-o", str(out), "--text-field", "corrected", "-d", "none", "-q").returncode == 0
     assert _lines(out)[0]["corrected"] == "b"
 
 
@@ -94,9 +94,9 @@ def test_usage_errors_exit_2(tmp_path):
 def test_summary_line_and_quiet(tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text('{"answer": "a"}\n{"answer": "b"}\n')
-    loud = run_cli("fix", str(source), "-o", str(tmp_path / "a.jsonl"))
+    loud = run_cli("fix", str(source), "-o", str(tmp_path / "a.jsonl"), "-d", "none")
     assert loud.returncode == 0 and "2 records, 0 corrected, 0 errors" in loud.stderr
-    quiet = run_cli("fix", str(source), "-o", str(tmp_path / "b.jsonl"), "--quiet")
+    quiet = run_cli("fix", str(source), "-o", str(tmp_path / "b.jsonl"), "-d", "none", "--quiet")
     assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == ""
     assert not (tmp_path / "a.errors.jsonl").exists()
 
@@ -114,10 +114,10 @@ def test_kill_9_then_resume_is_byte_identical(tmp_path):
     source = tmp_path / "big.jsonl"
     _big_input(source, 300_000)
     reference = tmp_path / "reference.jsonl"
-    assert run_cli("fix", str(source), "-o", str(reference), "-q").returncode == 1
+    assert run_cli("fix", str(source), "-o", str(reference), "-d", "none", "-q").returncode == 1
     out = tmp_path / "out.jsonl"
     checkpoint = tmp_path / ".out.jsonl.checkpoint.json"
-    process = subprocess.Popen([sys.executable, "-m", "halluguard.cli", "fix", str(source), "-o", str(out), "-q"])
+    process = subprocess.Popen([sys.executable, "-m", "halluguard.cli", "fix", str(source), "-o", str(out), "-d", "none", "-q"])
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -131,7 +131,7 @@ def test_kill_9_then_resume_is_byte_identical(tmp_path):
     assert not out.exists(), "an interrupted run leaves nothing under the final name"
     done = json.loads(checkpoint.read_text())["lines_done"]
     assert 0 < done < 300_000, "the kill must land in the middle of the run"
-    resumed = run_cli("fix", str(source), "-o", str(out), "--resume", "--json")
+    resumed = run_cli("fix", str(source), "-o", str(out), "-d", "none", "--resume", "--json")
     assert resumed.returncode == 1
     assert json.loads(resumed.stdout)["resumed_from_line"] == done
     assert out.read_bytes() == reference.read_bytes()

@@ -1,0 +1,109 @@
+"""``halluguard eval``: score runs, print a table, optionally write JSON and a PNG plot.
+
+Register on a typer app with ``app.command("eval")(eval_command)``. Exit codes: 0 done (bad lines are
+reported, not fatal); 1 nothing could be scored, or the plot could not be drawn; 2 usage errors
+(a missing file, an unknown metric, annotations that do not fit the metric).
+
+Example (the function can also be called directly)::
+
+    halluguard eval before.jsonl after.jsonl --annotations gt_objects.json --json out.json --plot out.png
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from halluguard.metrics.runs import UsageError
+
+METRIC_HELP = "chair | pope | amber | faithfulness"
+
+
+def eval_command(
+    runs: Annotated[
+        list[Path],
+        typer.Argument(help="Run files (JSONL, one answer per line); 2+ are compared with the first."),
+    ],
+    annotations: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--annotations",
+            "-a",
+            help="Ground truth: COCO instances/captions JSON or a JSON table image_id -> objects "
+            "(chair; repeat to merge), POPE question file(s) or folder (pope), "
+            "AMBER annotations.json (amber); none for faithfulness.",
+        ),
+    ] = None,
+    metric: Annotated[str, typer.Option("--metric", "-m", help=METRIC_HELP)] = "chair",
+    text_field: Annotated[
+        Optional[str],
+        typer.Option("--text-field", help="Answer field (default: answer, caption, text, response)."),
+    ] = None,
+    json_out: Annotated[
+        Optional[Path], typer.Option("--json", help="Write the full results as JSON here.")
+    ] = None,
+    plot: Annotated[
+        Optional[Path], typer.Option("--plot", help="Write a PNG bar chart (one series per run).")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="POPE: strict yes/no parsing instead of POPE's.")
+    ] = False,
+    resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples.", min=100)] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table on the terminal.")] = False,
+) -> None:
+    """Measure hallucination (CHAIR, POPE, AMBER, claim faithfulness) with 95 % intervals and paired tests."""
+    from rich.console import Console
+
+    from halluguard.metrics.evaluation import evaluate
+
+    err = Console(stderr=True)
+    try:
+        report = evaluate(
+            list(runs),
+            list(annotations) if annotations else None,
+            metric=metric,
+            text_field=text_field,
+            strict=strict,
+            n_resamples=resamples,
+            seed=seed,
+        )
+    except UsageError as exc:
+        typer.echo(f"halluguard: error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    if not quiet:
+        report.print(Console())
+    if json_out is not None:
+        report.write_json(json_out)
+        if not quiet:
+            err.print(f"wrote {json_out}", highlight=False)
+    if plot is not None:
+        try:
+            report.plot(plot)
+        except ImportError as exc:
+            typer.echo(f"halluguard: error: {exc}", err=True)
+            raise typer.Exit(code=1) from None
+        if not quiet:
+            err.print(f"wrote {plot}", highlight=False)
+    empty = [r["run"] for r in report.runs if not r.get("n")]
+    if empty:
+        typer.echo(
+            f"halluguard: error: nothing could be scored in: {', '.join(empty)} "
+            "(check --text-field, the id fields and the annotations)",
+            err=True,
+        )
+        raise typer.Exit(code=1)
+
+
+def main(argv: list[str] | None = None) -> None:  # pragma: no cover - convenience entry point
+    """Run ``eval_command`` as a stand-alone program (``python -m halluguard.metrics.cli``)."""
+    app = typer.Typer(add_completion=False)
+    app.command()(eval_command)
+    app(args=argv if argv is not None else sys.argv[1:])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

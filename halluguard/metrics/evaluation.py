@@ -1,0 +1,230 @@
+"""``evaluate``: score runs with one metric, add intervals, compare runs; returns a :class:`Report`.
+
+>>> gt = {"1": ["dog"], "2": ["cat", "couch"]}
+>>> before = [{"image_id": 1, "caption": "A dog and a frisbee."}, {"image_id": 2, "caption": "A cat."}]
+>>> after = [{"image_id": 1, "caption": "A dog."}, {"image_id": 2, "caption": "A cat on a sofa."}]
+>>> report = evaluate([before, after], gt, metric="chair", names=["before", "after"], n_resamples=200)
+>>> [(r["run"], r["chair_s"], r["recall"]) for r in report.runs]
+[('before', 50.0, 66.66666666666667), ('after', 0.0, 100.0)]
+>>> report.comparisons[0]["rates"]["chair_s"]["diff"]
+-50.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from halluguard.metrics import statistics
+from halluguard.metrics.report import Report
+from halluguard.metrics.runs import MetricRun, Run, UsageError, read_run
+
+__all__ = ["METRICS", "RATES", "evaluate"]
+
+METRICS = ("chair", "pope", "amber", "faithfulness")
+# The rates each metric reports (percent), in table/plot order.
+RATES = {
+    "chair": ("chair_s", "chair_i", "recall"),
+    "pope": ("accuracy", "precision", "recall", "f1", "yes_ratio"),
+    "amber": ("chair", "cover", "hal", "cog", "accuracy", "precision", "recall", "f1"),
+    "faithfulness": ("faithfulness", "supported_share", "object", "count", "attribute", "relation"),
+}
+# Rates compared with McNemar's test (per-item correctness) instead of the paired bootstrap.
+MCNEMAR = {"pope": ("accuracy",), "amber": ("accuracy",)}
+
+
+def _as_runs(runs: Any, names: Sequence[str] | None, text_field: str | None, require_text: bool) -> list[Run]:
+    if isinstance(runs, (str, Path)):
+        runs = [runs]
+    elif isinstance(runs, Sequence) and runs and isinstance(runs[0], dict):
+        runs = [runs]
+    runs = list(runs)
+    if not runs:
+        raise UsageError("no run to evaluate: give at least one JSONL file")
+    if names is not None and len(names) != len(runs):
+        raise UsageError(f"{len(names)} names for {len(runs)} runs")
+    out = []
+    for i, run in enumerate(runs):
+        name = names[i] if names else None
+        if isinstance(run, Run):
+            out.append(run)
+        elif isinstance(run, (str, Path)):
+            out.append(read_run(run, text_field=text_field, name=name, require_text=require_text))
+        else:
+            out.append(
+                Run.from_records(
+                    run, name=name or f"run {i + 1}", text_field=text_field, require_text=require_text
+                )
+            )
+    seen: dict[str, int] = {}
+    for run in out:  # two files with the same name in different folders: keep them apart
+        seen[run.name] = seen.get(run.name, 0) + 1
+        if seen[run.name] > 1:
+            run.name = f"{run.name} ({seen[run.name]})"
+    return out
+
+
+def _annotation_list(annotations: Any) -> list[Any]:
+    if annotations is None:
+        return []
+    if isinstance(annotations, (str, Path)):
+        return [annotations]
+    if (
+        isinstance(annotations, (list, tuple))
+        and annotations
+        and all(isinstance(a, (str, Path)) for a in annotations)
+    ):
+        return list(annotations)
+    return [annotations]
+
+
+def _score_runs(
+    metric: str, runs: list[Run], annotations: Any, strict: bool, standard: bool
+) -> list[MetricRun]:
+    sources = _annotation_list(annotations)
+    if metric == "chair":
+        from halluguard.metrics import chair
+
+        gt = chair.load_ground_truth(*sources)
+        return [chair.evaluate_run(r, gt, standard=standard) for r in runs]
+    if metric == "pope":
+        from halluguard.metrics import pope
+
+        if sources and not all(isinstance(s, (str, Path)) for s in sources):
+            questions = [dict(q, split=q.get("split") or q.get("category") or "all") for q in sources[0]]
+        else:
+            questions = pope.load_questions(*sources)
+        return [pope.evaluate_run(r, questions, strict=strict) for r in runs]
+    if metric == "amber":
+        from halluguard.metrics import amber
+
+        if len(sources) != 1:
+            raise UsageError("AMBER needs its annotations.json: pass --annotations PATH/annotations.json")
+        data = amber.load_amber(sources[0])
+        return [amber.evaluate_run(r, data) for r in runs]
+    from halluguard.metrics import faithfulness
+
+    return [faithfulness.evaluate_run(r) for r in runs]
+
+
+def _intervals(result: MetricRun, rates: Sequence[str], n_resamples: int, seed: int, level: float) -> None:
+    """Add ``<rate>_ci`` (percent) to the summary; rates over the same items share resamples."""
+    by_items: dict[tuple[str, ...], dict[str, tuple[list[float], list[float]]]] = {}
+    for rate in rates:
+        if rate in result.parts:
+            by_items.setdefault(tuple(result.keys_of(rate)), {})[rate] = result.parts[rate]
+    for parts in by_items.values():
+        cis = statistics.bootstrap_ratios(parts, n_resamples=n_resamples, seed=seed, level=level)
+        for rate, (lo, hi) in cis.items():
+            result.summary[f"{rate}_ci"] = [100.0 * lo, 100.0 * hi]
+    for group in result.groups.values():
+        _intervals(group, rates, n_resamples, seed, level)
+
+
+def _aligned(
+    a: MetricRun, b: MetricRun, rate: str
+) -> tuple[tuple[list[float], list[float]], tuple[list[float], list[float]]]:
+    index_b = {k: i for i, k in enumerate(b.keys_of(rate))}
+    na, da = a.parts[rate]
+    nb, db = b.parts[rate]
+    pairs = [(i, index_b[k]) for i, k in enumerate(a.keys_of(rate)) if k in index_b]
+    return ([na[i] for i, _ in pairs], [da[i] for i, _ in pairs]), (
+        [nb[j] for _, j in pairs],
+        [db[j] for _, j in pairs],
+    )
+
+
+def compare(
+    a: MetricRun,
+    b: MetricRun,
+    metric: str,
+    *,
+    n_resamples: int = statistics.N_RESAMPLES,
+    seed: int = statistics.SEED,
+    level: float = statistics.LEVEL,
+) -> dict[str, Any]:
+    """Paired comparison of run ``b`` with run ``a`` on the items both scored (differences b - a)."""
+    out: dict[str, Any] = {"a": a.name, "b": b.name, "n_paired": 0, "rates": {}}
+    for rate in RATES[metric]:
+        if rate not in a.parts or rate not in b.parts:
+            continue
+        pa, pb = _aligned(a, b, rate)
+        entry: dict[str, Any] = {
+            "a": 100.0 * statistics.ratio(*pa),
+            "b": 100.0 * statistics.ratio(*pb),
+            "n": len(pa[0]),
+        }
+        boot = statistics.paired_bootstrap(pa, pb, n_resamples=n_resamples, seed=seed, level=level)
+        entry["diff"] = 100.0 * boot["diff"]
+        entry["diff_ci"] = [100.0 * x for x in boot["diff_ci"]]
+        if rate in MCNEMAR.get(metric, ()):
+            test = statistics.mcnemar(pa[0], pb[0])
+            entry.update(p=test["p"], test="mcnemar", only_a_right=test["b"], only_b_right=test["c"])
+        else:
+            entry.update(p=boot["p"], test="paired bootstrap")
+        out["rates"][rate] = entry
+        out["n_paired"] = max(out["n_paired"], entry["n"])
+    if a.groups and b.groups:
+        out["splits"] = {
+            name: compare(group, b.groups[name], metric, n_resamples=n_resamples, seed=seed, level=level)
+            for name, group in a.groups.items()
+            if name in b.groups
+        }
+    return out
+
+
+def evaluate(
+    runs: Any,
+    annotations: Any = None,
+    metric: str = "chair",
+    *,
+    text_field: str | None = None,
+    names: Sequence[str] | None = None,
+    strict: bool = False,
+    standard: bool = True,
+    n_resamples: int = statistics.N_RESAMPLES,
+    seed: int = statistics.SEED,
+    level: float = statistics.LEVEL,
+) -> Report:
+    """Score runs with a metric; add 95 % bootstrap intervals; compare every run with the first.
+
+    - ``runs``: a JSONL path, a list of paths, or lists of records (dicts).
+    - ``annotations``: path(s) or parsed data. CHAIR: COCO instances and/or captions JSON, or
+      ``{image_id: [objects]}``; POPE: question files or a folder of them; AMBER: ``annotations.json``;
+      faithfulness: none (reads the ``claims`` of ``halluguard fix`` output).
+    - ``metric``: one of ``chair``, ``pope``, ``amber``, ``faithfulness``.
+    - ``text_field``: the answer field (default: ``answer``, else ``caption``, ``text``, ``response``).
+    - ``strict``: POPE/AMBER strict answer parsing; ``standard``: CHAIR with the standard singulariser.
+    - ``n_resamples``, ``seed``, ``level``: the bootstrap (1000 resamples, seed 0, 95 % by default).
+
+    Raises :class:`~halluguard.metrics.runs.UsageError` for what the caller must fix (missing files,
+    unknown metric); bad lines inside a run are reported in ``Report.runs[i]["errors"]`` instead.
+    """
+    metric = str(metric).lower()
+    if metric not in METRICS:
+        raise UsageError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
+    if metric != "faithfulness" and annotations is None:
+        raise UsageError(f"--metric {metric} needs --annotations (ground truth to score against)")
+    loaded = _as_runs(runs, names, text_field, require_text=metric != "faithfulness")
+    results = _score_runs(metric, loaded, annotations, strict, standard)
+    for result in results:
+        _intervals(result, RATES[metric], n_resamples, seed, level)
+    comparisons = [
+        compare(results[0], other, metric, n_resamples=n_resamples, seed=seed, level=level)
+        for other in results[1:]
+    ]
+    settings = {
+        "bootstrap_resamples": n_resamples,
+        "seed": seed,
+        "level": level,
+        "text_field": text_field,
+        "annotations": [str(a) for a in _annotation_list(annotations) if isinstance(a, (str, Path))],
+    }
+    if metric == "chair":
+        settings["singulariser"] = "standard" if standard else "english"
+    if metric in ("pope", "amber"):
+        settings["parsing"] = "strict" if strict or metric == "amber" else "pope"
+    return Report(
+        metric=metric, results=results, comparisons=comparisons, settings=settings, rates=RATES[metric]
+    )
