@@ -128,11 +128,7 @@ def _register_optional_commands() -> None:
         ("generate", "halluguard.decoders.cli", "generate_command"),
         ("cooccurrence", "halluguard.correctors.cli", "cooccurrence_command"),
     ):
-        try:
-            command = getattr(import_module(module), attr)
-        except (ImportError, AttributeError):
-            continue
-        app.command(name)(command)
+        app.command(name)(getattr(import_module(module), attr))
 
 
 _register_optional_commands()

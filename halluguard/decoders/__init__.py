@@ -1,0 +1,53 @@
+"""In-process mitigation: VCD, ICD, VDD and M3ID as drop-in parts of transformers' ``generate``.
+
+``guard(model, method, **params)`` wraps a vision-language model so that its ``generate`` applies
+the method; each method is also a plain ``transformers.LogitsProcessor``:
+
+- :class:`VCDLogitsProcessor`: contrast with a diffusion-noised image (Leng et al., CVPR 2024).
+- :class:`ICDLogitsProcessor`: contrast with a disturbing instruction (Wang et al., ACL Findings 2024).
+- :class:`VDDLogitsProcessor`: contrast with the prompt without the image (Zhang et al., 2024).
+- :class:`M3IDLogitsProcessor`: amplify the image's information as it fades (Favero et al., CVPR 2024).
+
+Supported families: LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL, Idefics3 (SmolVLM), PaliGemma,
+InstructBLIP. The names below are imported on first use, so ``import halluguard.decoders.cli``
+(the ``generate`` command) does not import torch.
+
+>>> import halluguard.decoders as decoders
+>>> sorted(decoders.METHODS)
+['icd', 'm3id', 'none', 'vcd', 'vdd']
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "guard": "guarded",
+    "Guarded": "guarded",
+    "GuardError": "guarded",
+    "METHODS": "guarded",
+    "EXECUTIONS": "guarded",
+    "ContrastiveLogitsProcessor": "contrast",
+    "VCDLogitsProcessor": "vcd",
+    "ICDLogitsProcessor": "icd",
+    "VDDLogitsProcessor": "vdd",
+    "M3IDLogitsProcessor": "m3id",
+    "diffusion_noise": "distortions",
+    "family_of": "families",
+    "supported_families": "families",
+    "UnsupportedModelError": "families",
+}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

@@ -1,0 +1,109 @@
+"""A naive reference decoder: both branches recomputed from scratch, without a cache, every step.
+
+It shares nothing with the code under test but the distorted inputs (built by the method's
+``distort``, tested on its own in ``test_families.py``): positions, token types, image features
+and the contrast formulas are written out here again.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from tiny_models import EOS, IMAGE, PAD, SUPPRESSED
+
+
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    return (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+
+
+def full_logits(name: str, model, inputs: dict, generated: torch.Tensor) -> torch.Tensor:
+    """Next-token logits of ``inputs`` followed by ``generated``, from one uncached forward."""
+    ids = torch.cat([inputs["input_ids"], generated], dim=1)
+    mask = inputs.get("attention_mask")
+    mask = torch.ones_like(inputs["input_ids"]) if mask is None else mask
+    mask = torch.cat([mask, torch.ones_like(generated)], dim=1)
+    positions = _positions(mask)
+    images = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
+    with torch.no_grad():
+        if name == "instructblip":
+            embeds = model.get_input_embeddings()(ids)
+            if "pixel_values" in images:
+                features = model.get_image_features(
+                    images["pixel_values"],
+                    qformer_input_ids=images["qformer_input_ids"],
+                    qformer_attention_mask=images["qformer_attention_mask"],
+                    return_dict=True,
+                ).pooler_output
+                embeds = embeds.clone()
+                embeds[ids == IMAGE] = features.reshape(-1, features.shape[-1])
+            out = model.language_model(
+                inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=False
+            )
+            return out.logits[:, -1].float()
+        if name.startswith("qwen"):
+            mm = torch.cat([images.pop("mm_token_type_ids"), torch.zeros_like(generated)], dim=1)
+            extra = {} if "image_grid_thw" in images else {"position_ids": positions[None].expand(3, -1, -1)}
+            out = model(
+                input_ids=ids, attention_mask=mask, mm_token_type_ids=mm, use_cache=False, **images, **extra
+            )
+            return out.logits[:, -1].float()
+        if name == "paligemma":
+            types = torch.cat([images.pop("token_type_ids"), torch.ones_like(generated)], dim=1)
+            out = model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=positions + 1,
+                token_type_ids=types,
+                use_cache=False,
+                **images,
+            )
+            return out.logits[:, -1].float()
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False, **images)
+        return out.logits[:, -1].float()
+
+
+def vcd_formula(alpha: float, beta: float):
+    def combine(scores, other, step):
+        if alpha == 0:
+            return scores
+        out = (1 + alpha) * scores - alpha * other
+        keep = torch.softmax(scores, -1) >= beta * torch.softmax(scores, -1).max(-1, keepdim=True).values
+        return out.masked_fill(~keep, -math.inf)
+
+    return combine
+
+
+def m3id_formula(lam: float, alpha: float):
+    def combine(scores, other, step):
+        gamma = math.exp(-lam * step)
+        if gamma == 1:  # the first token: no correction (and no 0 * inf on suppressed tokens)
+            return scores
+        unsure = torch.softmax(scores, -1).max(-1, keepdim=True).values < alpha
+        return torch.where(unsure, scores + (1 - gamma) / gamma * (scores - other), scores)
+
+    return combine
+
+
+def naive_generate(name, model, inputs, branch, combine, max_new_tokens, do_sample=False, seed=0):
+    """Decode ``max_new_tokens`` tokens (EOS-aware, as ``generate``), recomputing everything each step."""
+    rows = inputs["input_ids"].shape[0]
+    generated = torch.zeros(rows, 0, dtype=torch.long)
+    unfinished = torch.ones(rows, dtype=torch.long)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for step in range(max_new_tokens):
+            scores = full_logits(name, model, inputs, generated)
+            scores[:, SUPPRESSED] = -math.inf
+            other = full_logits(name, model, branch, generated)
+            scores = combine(scores, other, step)
+            if do_sample:
+                tokens = torch.multinomial(torch.softmax(scores, -1), 1).squeeze(1)
+            else:
+                tokens = scores.argmax(-1)
+            tokens = tokens * unfinished + PAD * (1 - unfinished)
+            generated = torch.cat([generated, tokens[:, None]], dim=1)
+            unfinished = unfinished & (tokens != EOS).long()
+            if unfinished.max() == 0:
+                break
+    return torch.cat([inputs["input_ids"], generated], dim=1)
