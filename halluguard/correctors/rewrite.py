@@ -1,0 +1,891 @@
+"""Stage 4: rewrite what the image does not support, leaving the rest of the answer intact.
+
+:func:`rewrite` reads the verdicts on an answer's claims and edits the text, deterministically,
+with the smallest grammatical change it can find:
+
+- **contradicted object**: removed with the least damage, trying in order
+  1. the list item: "a dog, a cat and a frisbee" minus the cat -> "a dog and a frisbee", with
+     agreement ("There are a dog and a cat" minus the dog -> "There is a cat");
+  2. the smallest optional phrase that holds it: a prepositional phrase ("a table with a laptop"
+     -> "a table"), a participle or relative clause ("a woman holding an umbrella" -> "a
+     woman"), an adverbial or coordinated clause (", while a cat watches");
+  3. the whole sentence, only when nothing smaller is grammatical ("A man is holding an
+     umbrella."). This is the one case where supported words can go too; the edit's reason
+     names them.
+- **contradicted count** (``evidence["count"]`` = boxes seen): "three people" -> "two people",
+  "two dogs are" -> "one dog is"; a count of 0 removes the object.
+- **contradicted colour** (``evidence["attribute"]``): "a red car" -> "a blue car" (article
+  fixed); without an observed colour the colour word goes ("an orange cat" -> "a cat").
+- **contradicted relation** (``evidence["relation"]``): "to the left of" -> "to the right of";
+  without an observed relation the phrase goes.
+- supported and unverifiable spans are never edited, except to inflect a noun whose count changed.
+- ``grounding=True`` appends boxes to the first supported mention of each label, Woodpecker
+  style: "a dog [12, 30, 200, 180]" (pixels, rounded; several boxes separated by ";").
+
+Unverifiable claims can be kept (default), hedged or removed; in LURE mode
+(``suspicion_threshold``) suspicious claims that the detector did not support are removed or
+hedged too. Hedging gives "There may be a dog", "A dog may be sleeping", "possibly a cat" in a
+list, "what may be a dog" elsewhere.
+
+Edits carry offsets into the original text and never overlap; applying them in order gives the
+corrected text.
+
+>>> from halluguard.records import Claim
+>>> text = "There are a dog and a cat."
+>>> claims = [Claim("dog", 12, 15, "object", "dog", verdict="contradicted"),
+...           Claim("cat", 22, 25, "object", "cat", verdict="supported")]
+>>> rewrite(text, claims)[0]  # doctest: +SKIP
+'There is a cat.'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from halluguard.correctors import grammar
+from halluguard.correctors.claims import (
+    RELATIONS,
+    Mention,
+    colour_of,
+    group_root,
+    quantifier,
+    relation_phrase,
+)
+from halluguard.records import Claim, Edit
+
+__all__ = ["apply_edits", "rewrite"]
+
+_BE = frozenset({"is", "are", "was", "were", "'s", "'re", "am"})
+_NOUN_TAGS = frozenset({"NN", "NNS", "NNP", "NNPS"})
+#: nouns of "the left of", "the top of", "the side of": part of a longer preposition
+_RELATIONAL_NOUNS = frozenset(
+    "left right top front back side middle center centre edge corner end bottom rear background foreground".split()
+)
+#: "a bowl of apples" can lose "of apples"; other "X of Y" ("a slice of pizza", "the presence of a
+#: dog", "a group of people") are about Y, and go as a whole
+_CONTAINER_NOUNS = frozenset(
+    "bowl bowls plate plates cup cups glass glasses box boxes basket baskets tray trays bag bags bottle "
+    "bottles jar jars vase vases pot pots pan pans bucket buckets bin bins crate crates carton cartons can "
+    "cans mug mugs container containers dish dishes platter platters table tables shelf shelves".split()
+)
+#: verbs that need their place ("The bottle is located on the table" is not "... is located.")
+_LOCATIVE_VERBS = frozenset(
+    "located situated positioned placed perched set seated resting kept stored mounted hung hanging "
+    "attached displayed stationed parked lying sitting standing".split()
+)
+_OPTIONAL_DEPS = frozenset(
+    {"acl", "relcl", "advcl", "appos", "npadvmod", "parataxis", "agent", "prep", "advmod"}
+)
+
+
+@dataclass
+class _Op:
+    start: int
+    end: int
+    after: str
+    reason: str
+    kind: str  # "delete" (removal), "replace", "insert"
+
+
+def rewrite(
+    text: str,
+    claims: Sequence[Claim],
+    *,
+    grounding: bool = False,
+    unverifiable: str = "keep",
+    suspicion_threshold: float | None = None,
+    suspicious: str = "remove",
+    remove: Iterable[Claim] = (),
+    hedge: Iterable[Claim] = (),
+    doc: Any = None,
+    nlp: Any = None,
+) -> tuple[str, list[Edit]]:
+    """Correct ``text`` from the verdicts of its ``claims``; returns ``(corrected, edits)``.
+
+    - ``unverifiable``: what to do with object claims nobody could check: ``keep``, ``hedge``
+      or ``remove``.
+    - ``suspicion_threshold``: LURE mode: object claims not supported whose ``suspicion`` (see
+      :func:`~halluguard.correctors.lure.suspicion`) reaches it are removed (``suspicious=
+      "remove"``) or hedged (``"hedge"``).
+    - ``remove`` / ``hedge``: further object claims to remove or hedge, whatever their verdict.
+    - ``doc``: the spaCy parse of ``text`` (else the parse cache, else parsed with ``nlp`` or
+      the default pipeline).
+    """
+    for name, value in (("unverifiable", unverifiable), ("suspicious", suspicious)):
+        allowed = ("keep", "hedge", "remove") if name == "unverifiable" else ("hedge", "remove")
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    to_remove, to_hedge = list(remove), list(hedge)
+    if suspicion_threshold is not None:
+        from halluguard.correctors.lure import select_suspicious
+
+        (to_remove if suspicious == "remove" else to_hedge).extend(
+            select_suspicious(claims, suspicion_threshold)
+        )
+    if unverifiable != "keep":
+        chosen = [c for c in claims if c.kind == "object" and c.verdict == "unverifiable"]
+        (to_remove if unverifiable == "remove" else to_hedge).extend(chosen)
+    remove_ids = {id(c) for c in to_remove}
+    hedge_ids = {id(c) for c in to_hedge} - remove_ids
+    wanted = [c for c in claims if c.verdict == "contradicted" or id(c) in remove_ids or id(c) in hedge_ids]
+    if not wanted and not grounding:
+        return text, []
+    if doc is None:
+        from halluguard.correctors.nlp import parse_one
+
+        doc = parse_one(text, nlp)
+    if doc.text != text:
+        raise ValueError("rewrite: doc is the parse of a different text")
+    planner = _Planner(doc, text, claims, remove_ids, hedge_ids)
+    ops = planner.plan(grounding)
+    edits = _finish(text, doc, ops)
+    return apply_edits(text, edits), edits
+
+
+def apply_edits(text: str, edits: Sequence[Edit]) -> str:
+    """Apply non-overlapping edits (offsets into ``text``) and return the new text."""
+    out: list[str] = []
+    position = 0
+    for edit in sorted(edits, key=lambda e: (e.start, e.end)):
+        if edit.start < position:
+            raise ValueError(f"overlapping edits at {edit.start}")
+        out.append(text[position : edit.start])
+        out.append(edit.after)
+        position = edit.end
+    out.append(text[position:])
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------- planning
+
+
+class _Planner:
+    def __init__(
+        self, doc: Any, text: str, claims: Sequence[Claim], remove_ids: set[int], hedge_ids: set[int]
+    ):
+        self.doc = doc
+        self.text = text
+        self.claims = list(claims)
+        self.remove_ids = remove_ids
+        self.hedge_ids = hedge_ids
+        self.ops: list[_Op] = []
+        self.items: dict[int, set[int]] = {}  # group root -> removed items
+        self.item_reasons: dict[int, list[str]] = {}
+        self.removed_heads: set[int] = set()
+        self.emitted: dict[int, tuple[frozenset[int], list[_Op]]] = {}  # group root -> (items, its ops)
+        protected = [
+            c for c in self.claims
+            if c.kind == "object" and c.verdict != "contradicted" and id(c) not in remove_ids
+        ]  # fmt: skip
+        self.protected = protected
+
+    # ---------------------------------------------------------------- helpers
+
+    def head_of(self, claim: Claim) -> Any | None:
+        span = self.doc.char_span(claim.start, claim.end, alignment_mode="expand")
+        if span is None or len(span) == 0:
+            return None
+        return span[-1]
+
+    def mention_of(self, claim: Claim) -> Mention | None:
+        """The object mention a count/attribute claim ends with (its words, not the modifiers)."""
+        head = self.head_of(claim)
+        if head is None:
+            return None
+        start = next(
+            (
+                c.start
+                for c in self.claims
+                if c.kind == "object" and c.end == claim.end and c.start >= claim.start
+            ),
+            head.idx,
+        )
+        first = self.doc.char_span(start, claim.end, alignment_mode="expand")[0]
+        return Mention(first.i, head.i, claim.label, False, head.tag_ in ("NNS", "NNPS"), start, claim.end)
+
+    def end_of(self, token: Any) -> int:
+        return token.idx + len(token.text)
+
+    # ---------------------------------------------------------------- main
+
+    def plan(self, grounding: bool) -> list[_Op]:
+        removals: list[tuple[Any, str]] = []
+        for claim in self.claims:
+            if claim.kind != "object":
+                continue
+            if claim.verdict == "contradicted" or id(claim) in self.remove_ids:
+                head = self.head_of(claim)
+                if head is not None:
+                    why = "contradicted" if claim.verdict == "contradicted" else "suspicious"
+                    removals.append((head, f"{why}: {claim.text}"))
+        for claim in self.claims:  # a count of zero is an absent object
+            if claim.kind == "count" and claim.verdict == "contradicted" and _seen(claim) == 0:
+                head = self.head_of(claim)
+                if head is not None and head.i not in {h.i for h, _ in removals}:
+                    removals.append((head, f"contradicted: {claim.text} (none seen)"))
+        self.remove_nodes(removals)
+        if removals:
+            self.remove_nodes(self.dangling_pronouns())
+        for claim in self.claims:
+            if claim.verdict != "contradicted":
+                continue
+            if claim.kind == "count":
+                self.fix_count(claim)
+            elif claim.kind == "attribute":
+                self.fix_attribute(claim)
+            elif claim.kind == "relation":
+                self.fix_relation(claim)
+        for claim in self.claims:
+            if id(claim) in self.hedge_ids and claim.kind == "object" and id(claim) not in self.remove_ids:
+                self.hedge(claim)
+        if grounding:
+            self.ground()
+        return self.ops
+
+    # ---------------------------------------------------------------- removal
+
+    def remove_nodes(self, nodes: list[tuple[Any, str]]) -> None:
+        pending = [(token, reason, False) for token, reason in nodes]
+        self.removed_heads.update(token.i for token, _ in nodes)
+        while pending:
+            token, reason, whole = pending.pop(0)
+            decision = self.climb(token, whole)
+            kind = decision[0]
+            if kind == "item":
+                root, item = decision[1], decision[2]
+                removed = self.items.setdefault(root.i, set())
+                removed.add(item.i)
+                self.item_reasons.setdefault(root.i, []).append(reason)
+                items = coordination_items(root)
+                if len(removed) == len(items) or not self._items_removable(root, items, removed):
+                    del self.items[root.i]
+                    reasons = self.item_reasons.pop(root.i)
+                    pending.append((root, "; ".join(reasons), True))
+            elif kind == "unit":
+                start, end = _span_chars(decision[1])
+                self.ops.append(_Op(start, end, "", self._reason(reason, start, end), "delete"))
+            else:
+                start, end = self.sentence_range(decision[1])
+                self.ops.append(
+                    _Op(start, end, "", self._reason(reason + " (sentence)", start, end), "delete")
+                )
+        for root_i, removed in self.items.items():
+            if self.emitted.get(root_i, (None,))[0] == frozenset(removed):
+                continue
+            stale = self.emitted.get(root_i, (None, []))[1]  # a later pass removed more items
+            self.ops = [op for op in self.ops if all(op is not old for old in stale)]
+            before = len(self.ops)
+            self.remove_items(self.doc[root_i], removed, "; ".join(self.item_reasons[root_i]))
+            self.emitted[root_i] = (frozenset(removed), self.ops[before:])
+
+    def dangling_pronouns(self) -> list[tuple[Any, str]]:
+        """Pronouns whose antecedent was just removed ("A cup is on the table. It is red.")."""
+        from halluguard.correctors.claims import _PRONOUNS, _antecedent
+
+        deleted = [(op.start, op.end) for op in self.ops if op.kind == "delete"]
+        mentions: list[Mention] = []
+        gone: set[int] = set()
+        for claim in self.claims:
+            if claim.kind != "object":
+                continue
+            mention = self.mention_of(claim)
+            if mention is None:
+                continue
+            mention.subject = group_root(self.doc[mention.last]).dep_ in ("nsubj", "nsubjpass", "attr")
+            mentions.append(mention)
+            if mention.last in self.removed_heads or any(
+                a <= claim.start and claim.end <= b for a, b in deleted
+            ):
+                gone.add(id(mention))
+        if not gone:
+            return []
+        out = []
+        for token in self.doc:
+            if token.lower_ not in _PRONOUNS or any(a <= token.idx < b for a, b in deleted):
+                continue
+            antecedent = _antecedent(token, mentions)
+            if antecedent is not None and id(antecedent) in gone:
+                node = token.head if token.dep_ == "poss" else token
+                out.append((node, f"refers to a removed object: {token.text}"))
+        return out
+
+    def _reason(self, reason: str, start: int, end: int) -> str:
+        lost = [c.text for c in self.protected if start <= c.start and c.end <= end]
+        return reason + (f" (also removes: {', '.join(lost)})" if lost else "")
+
+    def climb(self, node: Any, whole_group: bool = False) -> tuple[Any, ...]:
+        """Where removing ``node`` is grammatical: ("item", root, item), ("unit", token) or ("sentence", token)."""
+        for _ in range(64):
+            root = group_root(node)
+            if not whole_group:
+                items = coordination_items(root)
+                if len(items) > 1:
+                    item = node
+                    while item not in items and item.i != root.i:
+                        item = item.head
+                    return ("item", root, item)
+            whole_group = False
+            node = root
+            dep = node.dep_
+            if dep == "ROOT" or node.head.i == node.i:
+                return ("sentence", node)
+            if dep == "pobj":
+                top = _preposition_top(node)
+                if top.lower_ == "of" and top.head.lower_ not in _CONTAINER_NOUNS:
+                    node = top.head  # "a slice of pizza", "the presence of a dog": the noun phrase goes
+                    continue
+                if top.dep_ in _OPTIONAL_DEPS and not _is_predicate(top):
+                    return ("unit", top)
+                node = top.head
+                continue
+            if dep in _OPTIONAL_DEPS and not (dep in ("prep", "advmod") and _is_predicate(node)):
+                return ("unit", node)
+            if dep == "xcomp" and _is_purpose(node):
+                return ("unit", node)
+            node = node.head
+        return ("sentence", node)
+
+    def _items_removable(self, root: Any, items: list[Any], removed: set[int]) -> bool:
+        """Clauses sharing a subject: the first cannot go alone ("A dog sits and chews" - "sits")."""
+        first = items[0]
+        if first.i not in removed or not first.tag_.startswith(("VB", "MD")):
+            return True
+        remaining = [item for item in items if item.i not in removed]
+        return all(
+            any(c.dep_ in ("nsubj", "nsubjpass", "expl") for c in item.children) for item in remaining[:1]
+        )
+
+    def remove_items(self, root: Any, removed: set[int], reason: str) -> None:
+        items = coordination_items(root)
+        spans = _item_spans(self.doc, items)
+        keep = [k for k, item in enumerate(items) if item.i not in removed]
+        if not keep:
+            return
+        conj = _conjunction(items)
+        comma = ", "
+        oxford = self.text[spans[-2][1] : spans[-1][0]].lstrip().startswith(",") and len(items) > 2
+        ops: list[_Op] = []
+        # leading removed items; a determiner the first item shares with the next stays:
+        # "The chairs and umbrellas" - chairs -> "The umbrellas"
+        if keep[0] > 0:
+            start = spans[0][0]
+            shared = _shared_determiner(items[0], items[keep[0]])
+            if shared is not None:
+                start = shared.idx + len(shared.text) + 1
+                if shared.lower_ in ("a", "an"):
+                    first_word = self.doc.char_span(
+                        spans[keep[0]][0], spans[keep[0]][1], alignment_mode="expand"
+                    )
+                    article = grammar.match_case(shared.text, grammar.article_for(first_word[0].text))
+                    if article != shared.text:
+                        ops.append(
+                            _Op(shared.idx, shared.idx + len(shared.text), article, "article", "delete")
+                        )
+            ops.append(_Op(start, spans[keep[0]][0], "", reason, "delete"))
+        # trailing removed items
+        if keep[-1] < len(items) - 1:
+            ops.append(_Op(spans[keep[-1]][1], spans[-1][1], "", reason, "delete"))
+        # separators between kept items
+        n = len(keep)
+        for j in range(n - 1):
+            p, q = keep[j], keep[j + 1]
+            old = self.text[spans[p][1] : spans[q][0]]
+            if j == n - 2:
+                new = f", {conj} " if (oxford and n > 2) else f" {conj} "
+                if q == p + 1 and old.strip(" ,") and (n > 2 or not old.lstrip().startswith(",")):
+                    continue  # already "a and b" / "a, b, and c"
+            else:
+                new = comma
+            if q == p + 1 and (old == new or (j < n - 2 and old.strip() == ",")):
+                continue
+            ops.append(_Op(spans[p][1], spans[q][0], new, reason, "delete" if q != p + 1 else "replace"))
+        for op in ops:
+            op.reason = self._reason(op.reason, op.start, op.end)
+        self.ops.extend(ops)
+        if n == 1:
+            self.agree(
+                root,
+                plural=items[keep[0]].tag_ in ("NNS", "NNPS") or not items[keep[0]].tag_.startswith("NN"),
+            )
+
+    def sentence_range(self, token: Any) -> tuple[int, int]:
+        """The characters to delete to remove ``token``'s sentence, with one side's whitespace."""
+        sentences = [s for s in self.doc.sents if s.text.strip()]
+        sent = token.sent
+        trimmed = [(_strip_span(s)) for s in sentences]
+        start, end = _strip_span(sent)
+        later = [s for s, _ in trimmed if s >= end]
+        earlier = [e for _, e in trimmed if e <= start]
+        after = self.text[end : later[0]] if later else ""
+        before = self.text[earlier[-1] : start] if earlier else ""
+        # keep paragraph breaks: the last sentence of a paragraph takes the space before it
+        if later and ("\n" not in after or "\n" in before or not earlier):
+            return start, later[0]
+        return (earlier[-1] if earlier else start), end
+
+    # ---------------------------------------------------------------- agreement
+
+    def agree(self, noun: Any, plural: bool) -> None:
+        """Make the verb of which ``noun`` (a group root) is the subject singular or plural."""
+        verb = noun.head
+        if noun.dep_ not in ("nsubj", "nsubjpass") and not (
+            noun.dep_ == "attr" and any(c.dep_ == "expl" for c in verb.children)
+        ):
+            return
+        finite = None
+        for child in verb.children:
+            if child.dep_ in ("aux", "auxpass") and child.tag_ in ("VBP", "VBZ", "VBD") and child.i < verb.i:
+                finite = child
+                break
+        if finite is None and verb.tag_ in ("VBP", "VBZ", "VBD"):
+            finite = verb
+        if finite is None or finite.tag_ == "VBD" and finite.lower_ not in ("was", "were"):
+            return
+        word = finite.text
+        new = grammar.verb_plural(word) if plural else grammar.verb_singular(word)
+        if finite.tag_ == "VBZ" and not plural or finite.tag_ == "VBP" and plural:
+            return
+        if finite.lower_ == "was" and not plural or finite.lower_ == "were" and plural:
+            return
+        if new != word:
+            self.ops.append(_Op(finite.idx, self.end_of(finite), new, "agreement", "replace"))
+
+    # ---------------------------------------------------------------- counts, colours, relations
+
+    def fix_count(self, claim: Claim) -> None:
+        seen = _seen(claim)
+        mention = self.mention_of(claim)
+        if seen is None or seen <= 0 or mention is None:
+            return
+        found = quantifier(self.doc, mention)
+        if found is None:
+            return
+        q_start, q_end = found[0], found[1]
+        head = self.doc[mention.last]
+        word = grammar.number_word(seen)
+        if self._at_sentence_start(q_start):
+            word = word[:1].upper() + word[1:]
+        reason = f"count: {claim.text} -> {seen} seen"
+        self.ops.append(_Op(q_start, q_end, word, reason, "replace"))
+        now_plural = seen != 1
+        if now_plural != mention.plural:
+            noun = grammar.plural_noun(head.text) if now_plural else grammar.singular_noun(head.text)
+            if noun != head.text:
+                self.ops.append(_Op(head.idx, self.end_of(head), noun, reason, "replace"))
+            root = group_root(head)
+            if len(coordination_items(root)) == 1:
+                self.agree(root, now_plural)
+
+    def fix_attribute(self, claim: Claim) -> None:
+        observed = claim.evidence.get("attribute") if isinstance(claim.evidence, dict) else None
+        span = self.doc.char_span(claim.start, claim.end, alignment_mode="expand")
+        if span is None:
+            return
+        colours = [t for t in span if colour_of(t)]
+        if not colours:
+            return
+        colour = colours[-1] if span[-1].i == colours[-1].i else colours[0]
+        start = colour.idx
+        i = colour.i
+        while i > span.start and self.doc[i - 1].lower_ in (
+            "dark",
+            "light",
+            "bright",
+            "pale",
+            "deep",
+            "vivid",
+            "pastel",
+            "-",
+        ):
+            i -= 1
+            start = self.doc[i].idx
+        end = self.end_of(colour)
+        if observed and isinstance(observed, str):
+            if colour_of(colour) == observed and start == colour.idx:
+                return
+            new = grammar.match_case(self.text[start:end], observed)
+            self.ops.append(_Op(start, end, new, f"colour: {claim.attribute} -> {observed}", "replace"))
+            self._fix_article(i, new)
+            return
+        if colour.dep_ in ("acomp", "attr"):  # "the car is red": the clause goes
+            self.remove_nodes([(colour, f"colour not seen: {claim.text}")])
+            return
+        after = end
+        while after < len(self.text) and self.text[after] == " ":
+            after += 1
+        self.ops.append(_Op(start, after, "", f"colour not seen: {claim.text}", "delete"))
+        following = self.doc.char_span(after, after + 1, alignment_mode="expand")
+        if following is not None and len(following):
+            self._fix_article(i, following[0].text)
+
+    def _fix_article(self, first_index: int, next_word: str) -> None:
+        if first_index == 0:
+            return
+        article = self.doc[first_index - 1]
+        if article.lower_ in ("a", "an"):
+            new = grammar.match_case(article.text, grammar.article_for(next_word))
+            if new != article.text:
+                self.ops.append(_Op(article.idx, self.end_of(article), new, "article", "replace"))
+
+    def fix_relation(self, claim: Claim) -> None:
+        observed = claim.evidence.get("relation") if isinstance(claim.evidence, dict) else None
+        target = self.head_of(claim)
+        if target is None:
+            return
+        found = relation_phrase(target)
+        if found is None:
+            return
+        relation, first = found
+        prep = target.head
+        start, end = first.idx, self.end_of(prep)
+        if observed in RELATIONS:
+            if observed == relation:
+                return
+            new = grammar.match_case(self.text[start:end], RELATIONS[observed])
+            self.ops.append(_Op(start, end, new, f"relation: {relation} -> {observed}", "replace"))
+            return
+        top = first
+        if top.dep_ in _OPTIONAL_DEPS and not _is_predicate(top):
+            s, e = _span_chars(top)
+            self.ops.append(_Op(s, e, "", f"relation not seen: {claim.text}", "delete"))
+        else:
+            self.remove_nodes([(top, f"relation not seen: {claim.text}")])
+
+    # ---------------------------------------------------------------- hedging, grounding
+
+    def hedge(self, claim: Claim) -> None:
+        head = self.head_of(claim)
+        if head is None:
+            return
+        reason = f"suspicious: {claim.text} (hedged)"
+        root = group_root(head)
+        items = coordination_items(root)
+        if len(items) > 1:
+            item = head
+            while item not in items:
+                item = item.head
+            start = _item_spans(self.doc, items)[items.index(item)][0]
+            self.ops.append(_Op(start, start, "possibly ", reason, "insert"))
+            return
+        verb = root.head
+        if root.dep_ == "attr" and any(c.dep_ == "expl" for c in verb.children) and verb.lower_ in _BE:
+            new = "may be" if verb.lower_ in ("is", "are", "'s", "'re") else "may have been"
+            if verb.lower_ in ("'s", "'re"):
+                new = " " + new
+                self.ops.append(_Op(verb.idx, self.end_of(verb), new, reason, "replace"))
+            else:
+                self.ops.append(_Op(verb.idx, self.end_of(verb), new, reason, "replace"))
+            return
+        if root.dep_ in ("nsubj", "nsubjpass"):
+            finite = [c for c in verb.children if c.dep_ in ("aux", "auxpass") and c.lower_ in _BE]
+            if verb.lower_ in _BE:
+                finite = [verb]
+            if finite and finite[0].lower_ in ("is", "are", "was", "were"):
+                be = finite[0]
+                new = "may be" if be.lower_ in ("is", "are") else "may have been"
+                self.ops.append(_Op(be.idx, self.end_of(be), new, reason, "replace"))
+                return
+        start = root.left_edge.idx
+        first = root.left_edge
+        if self._at_sentence_start(start):
+            lowered = first.text if first.tag_ in ("NNP", "NNPS") else first.text[:1].lower() + first.text[1:]
+            self.ops.append(_Op(start, self.end_of(first), "What may be " + lowered, reason, "replace"))
+        else:
+            self.ops.append(_Op(start, start, "what may be ", reason, "insert"))
+
+    def ground(self) -> None:
+        seen: set[str] = set()
+        for claim in self.claims:
+            if claim.kind != "object" or claim.verdict != "supported" or claim.label in seen:
+                continue
+            boxes = claim.evidence.get("boxes") if isinstance(claim.evidence, dict) else None
+            if not boxes:
+                continue
+            scores = claim.evidence.get("scores") or [0.0] * len(boxes)
+            ranked = [b for _, b in sorted(zip(scores, boxes), key=lambda sb: -float(sb[0]))]
+            head = self.head_of(claim)
+            plural = head is not None and head.tag_ in ("NNS", "NNPS")
+            chosen = ranked if plural else ranked[:1]
+            text = "; ".join(", ".join(str(round(float(v))) for v in box) for box in chosen)
+            seen.add(claim.label)
+            self.ops.append(_Op(claim.end, claim.end, f" [{text}]", f"grounding: {claim.label}", "insert"))
+
+    def _at_sentence_start(self, char: int) -> bool:
+        span = self.doc.char_span(char, char + 1, alignment_mode="expand")
+        if span is None or len(span) == 0:
+            return False
+        token = span[0]
+        return token.is_sent_start or token.i == 0 or self.doc[token.i - 1].is_space and token.idx == char
+
+
+def _seen(claim: Claim) -> int | None:
+    evidence = claim.evidence if isinstance(claim.evidence, dict) else {}
+    value = evidence.get("count")
+    if value is None and isinstance(evidence.get("boxes"), list):
+        value = len(evidence["boxes"])
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------- syntax helpers
+
+
+def coordination_items(root: Any) -> list[Any]:
+    """The conjuncts of the coordination headed by ``root`` (itself first), in text order."""
+    items = [root]
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        for child in node.children:
+            if child.dep_ == "conj" or (
+                child.dep_ == "appos"
+                and child.tag_ in _NOUN_TAGS
+                and any(c.dep_ in ("conj", "cc") for c in child.children)
+            ):
+                items.append(child)
+                stack.append(child)
+    return sorted(items, key=lambda t: t.i)
+
+
+def _own_span(item: Any, items: list[Any]) -> tuple[int, int]:
+    """Characters of one conjunct without the other conjuncts, conjunctions and list commas."""
+    excluded: set[int] = set()
+    item_ids = {t.i for t in items}
+    first_other = None
+    for child in item.children:
+        if child.i in item_ids or child.dep_ in ("cc", "preconj"):
+            excluded.update(t.i for t in child.subtree)
+            if child.i > item.i and (first_other is None or child.i < first_other):
+                first_other = child.i
+    tokens = [
+        t for t in item.subtree
+        if t.i not in excluded and not (first_other is not None and t.i > first_other)
+        and not (t.is_punct and t.head.i == item.i and t.i > item.i and first_other is not None and t.i < first_other
+                 and _only_punct_until(t, first_other))
+    ]  # fmt: skip
+    while tokens and (tokens[-1].is_punct or tokens[-1].is_space):
+        tokens.pop()
+    while tokens and (tokens[0].is_punct or tokens[0].is_space):
+        tokens.pop(0)
+    if not tokens:
+        return item.idx, item.idx + len(item.text)
+    return tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
+
+
+def _only_punct_until(token: Any, stop: int) -> bool:
+    doc = token.doc
+    return all(doc[i].is_punct or doc[i].is_space or doc[i].dep_ == "cc" for i in range(token.i, stop))
+
+
+def _shared_determiner(first: Any, kept: Any) -> Any | None:
+    """The determiner of the first conjunct when the kept one has none of its own and it fits it."""
+    if not (first.tag_ in _NOUN_TAGS and kept.tag_ in _NOUN_TAGS):
+        return None
+    if any(c.dep_ in ("det", "poss", "nummod") for c in kept.children):
+        return None
+    dets = [c for c in first.children if c.dep_ in ("det", "poss") and c.i == first.left_edge.i]
+    if not dets:
+        return None
+    det = dets[0]
+    if det.lower_ in ("a", "an", "this", "that", "each", "every", "one") and kept.tag_ in ("NNS", "NNPS"):
+        return None
+    if det.lower_ in ("these", "those", "both") and kept.tag_ not in ("NNS", "NNPS"):
+        return None
+    return det
+
+
+def _item_spans(doc: Any, items: list[Any]) -> list[tuple[int, int]]:
+    """Character spans of the conjuncts; words between two conjuncts that are neither
+    punctuation nor the conjunction ("cups and bowls placed on the counter, as well as a toaster")
+    go with the conjunct before them, so that separators are only commas and conjunctions."""
+    spans = [_own_span(item, items) for item in items]
+    for k in range(len(spans) - 1):
+        between = [t for t in doc if spans[k][1] <= t.idx and t.idx + len(t.text) <= spans[k + 1][0]]
+        content = [t for t in between if not (t.is_punct or t.is_space or _in_conjunction(t))]
+        if content:
+            last = content[-1]
+            spans[k] = (spans[k][0], last.idx + len(last.text))
+    return spans
+
+
+def _in_conjunction(token: Any) -> bool:
+    node = token
+    for _ in range(3):
+        if node.dep_ in ("cc", "preconj"):
+            return True
+        node = node.head
+    return False
+
+
+def _conjunction(items: list[Any]) -> str:
+    """The coordinating conjunction of a group ("and", "or", "as well as")."""
+    ccs = [c for item in items for c in item.children if c.dep_ == "cc"]
+    if not ccs:
+        return "and"
+    last = max(ccs, key=lambda t: t.i)
+    return " ".join(t.text for t in last.subtree)
+
+
+def _preposition_top(pobj: Any) -> Any:
+    """The first word of the preposition governing ``pobj`` ("in" of "in front of")."""
+    prep = pobj.head
+    while prep.lower_ == "of" and prep.head.dep_ == "pobj" and prep.head.lower_ in _RELATIONAL_NOUNS:
+        prep = prep.head.head
+    if (
+        prep.lower_ == "to"
+        and prep.head.lower_ in ("next", "close")
+        and prep.head.dep_ in ("advmod", "amod", "prep", "acomp")
+    ):
+        prep = prep.head
+    return prep
+
+
+def _is_predicate(top: Any) -> bool:
+    """A place phrase the clause needs: "The cat is on the bed", "The bottle is located on ..."."""
+    head = top.head
+    low = head.lower_
+    if low not in _BE and low not in _LOCATIVE_VERBS:
+        return False
+    if any(c.dep_ == "expl" for c in head.children):
+        return False
+    if low in _LOCATIVE_VERBS and low in ("lying", "sitting", "standing", "parked"):
+        return False
+    others = [
+        c for c in head.children
+        if c.i != top.i and c.dep_ in ("prep", "advmod", "acomp", "attr", "xcomp", "dobj", "oprd")
+        and not c.is_punct and c.lower_ not in ("also", "not", "n't", "additionally", "there")
+    ]  # fmt: skip
+    return not others
+
+
+def _is_purpose(verb: Any) -> bool:
+    """An infinitive of purpose after a verb that has its object ("using a knife to cut the cake")."""
+    head = verb.head
+    return any(c.dep_ == "aux" and c.lower_ == "to" for c in verb.children) and any(
+        c.dep_ == "dobj" and c.i < verb.i for c in head.children
+    )
+
+
+def _span_chars(token: Any) -> tuple[int, int]:
+    tokens = [t for t in token.subtree]
+    while tokens and (tokens[-1].is_punct or tokens[-1].is_space):
+        tokens.pop()
+    while tokens and (tokens[0].is_punct or tokens[0].is_space):
+        tokens.pop(0)
+    return tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
+
+
+def _strip_span(span: Any) -> tuple[int, int]:
+    tokens = [t for t in span if not t.is_space]
+    if not tokens:
+        return span.start_char, span.start_char
+    return tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
+
+
+# ---------------------------------------------------------------------- from ops to edits
+
+
+def _finish(text: str, doc: Any, ops: list[_Op]) -> list[Edit]:
+    """Resolve conflicts (removals win), tidy punctuation and capitals, and build the edits."""
+    removals = [op for op in ops if op.kind == "delete"]
+    others = [op for op in ops if op.kind != "delete"]
+    removals = _merge([_tidy(text, doc, op) if op.after == "" else op for op in _merge(removals)])
+    kept: list[_Op] = list(removals)
+    for op in others:
+        clash = False
+        for other in kept:
+            if op.kind == "insert" and other.kind == "insert":
+                clash = op.start == other.start
+            elif op.start == op.end:  # insertion
+                clash = other.start < op.start < other.end or (
+                    other.start == op.start and other.end > other.start and other.after == ""
+                )
+            else:
+                clash = op.start < other.end and other.start < op.end
+            if clash:
+                break
+        if not clash:
+            kept.append(op)
+    kept.sort(key=lambda o: (o.start, o.end))
+    kept = _capitalise(text, doc, kept)
+    edits = []
+    for op in kept:
+        if text[op.start : op.end] == op.after:
+            continue
+        edits.append(Edit(op.start, op.end, text[op.start : op.end], op.after, op.reason))
+    return edits
+
+
+def _merge(ops: list[_Op]) -> list[_Op]:
+    """Union overlapping removals. A removal that reaches further carries its replacement text
+    (a list separator such as " and ") into the union; one inside another disappears."""
+    ops = sorted(ops, key=lambda o: (o.start, -o.end))
+    out: list[_Op] = []
+    for op in ops:
+        if out and op.start < out[-1].end:
+            last = out[-1]
+            if op.end > last.end:
+                last.end = op.end
+                last.after = op.after or last.after
+            if op.reason not in last.reason:
+                last.reason += "; " + op.reason
+            continue
+        out.append(_Op(op.start, op.end, op.after, op.reason, op.kind))
+    return out
+
+
+def _tidy(text: str, doc: Any, op: _Op) -> _Op:
+    """Widen a deletion so no stray comma or double space is left behind."""
+    a, b = op.start, op.end
+    if a == b:
+        return op
+    before = text[:a].rstrip(" ")
+    after = text[b:].lstrip(" ")
+    left_comma = before.endswith(",")
+    right_char = after[:1]
+    a_trim = len(before)
+    b_trim = len(text) - len(after)
+    if left_comma and right_char == ",":
+        a, b = a_trim - 1, b_trim + 1  # ", holding a frisbee," -> ""
+    elif left_comma and (right_char in (".", ";", ":", "!", "?", ")") or not after.strip()):
+        a, b = a_trim - 1, b_trim  # ", taking a picture." -> "."
+    elif not left_comma and right_char == ",":
+        b = b_trim + 1  # "is on the bed, next to" -> "is next to"
+        if _starts_sentence(text, a):
+            while b < len(text) and text[b] == " ":
+                b += 1
+        else:
+            a = a_trim
+    elif right_char in (".", ",", ";", ":", "!", "?", ")") and a_trim < a:
+        a = a_trim  # " with a laptop." -> "."
+    elif a_trim < a and b_trim > b:
+        b = b_trim  # one of the two spaces goes
+    elif a_trim < a and not after:
+        a = a_trim
+    elif b_trim > b and _starts_sentence(text, a):
+        b = b_trim
+    return _Op(a, b, "", op.reason, op.kind)
+
+
+def _starts_sentence(text: str, position: int) -> bool:
+    before = text[:position].rstrip()
+    return not before or before[-1] in ".!?\n:"
+
+
+def _capitalise(text: str, doc: Any, ops: list[_Op]) -> list[_Op]:
+    """Capitalise the word that now starts a sentence after a deletion at its start."""
+    out = []
+    for op in ops:
+        if op.kind == "delete" and op.after == "" and _starts_sentence(text, op.start):
+            b = op.end
+            if b < len(text) and text[b].islower():
+                clash = any(o.start <= b < o.end or o.start == b for o in ops if o is not op)
+                if not clash:
+                    out.append(_Op(op.start, b + 1, text[b].upper(), op.reason, op.kind))
+                    continue
+        out.append(op)
+    return out
