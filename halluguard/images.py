@@ -81,5 +81,6 @@ def decode_image(data: bytes, path: Path | str = "<bytes>"):
         with Image.open(io.BytesIO(data)) as img:
             img.load()
             return img.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, ImportError) as exc:
+        # ImportError: a plugin another library registered with PIL (ultralytics' HEIF opener) is missing
         raise RecordError(f"image corrupt or not an image: {path}: {exc}", "image")

@@ -20,19 +20,22 @@ A closed-vocabulary detector (``vocabulary`` is a set) looks for all its classes
 ``queries`` is one list of labels per image (or one list of strings for all images); the verifier
 asks for the labels the answer claims. Its results for a label never depend on which other labels
 were asked with it, so :class:`CachedDetector` caches them per (image, label) and runs the model
-only for labels it has not seen for that image yet.
+only for labels it has not seen for that image yet. The :class:`Detections` it returns for an image
+carry ``vocabulary`` = the labels looked for in that image: a label nobody asked about stays
+unverifiable instead of being contradicted by an empty result.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from halluguard.images import ImageRef
 from halluguard.records import Detection, Detections, RecordError
 
-Queries = Union[Sequence[Sequence[str]], Sequence[str], None]
+Queries = Sequence[Sequence[str]] | Sequence[str] | None
 
 
 class DetectorError(Exception):
@@ -128,7 +131,9 @@ class CachedDetector:
         self.max_entries = max_entries
         self.calls = 0
         self._cache: OrderedDict[Any, Detections | RecordError] = OrderedDict()
-        self._key_of: Callable[[ImageRef], Any] = getattr(detector, "cache_key", None) or (lambda image: image.sha1)
+        self._key_of: Callable[[ImageRef], Any] = getattr(detector, "cache_key", None) or (
+            lambda image: image.sha1
+        )
 
     def __repr__(self) -> str:
         return f"CachedDetector({self.detector!r}, cached={len(self._cache)}, calls={self.calls})"
@@ -144,7 +149,9 @@ class CachedDetector:
                 raise result
         return results  # type: ignore[return-value]
 
-    def detect_each(self, images: Sequence[ImageRef], queries: Queries = None) -> list[Detections | RecordError]:
+    def detect_each(
+        self, images: Sequence[ImageRef], queries: Queries = None
+    ) -> list[Detections | RecordError]:
         """One result per image: its :class:`Detections`, or the ``RecordError`` it raised."""
         images = list(images)
         if self.vocabulary is None:
@@ -156,9 +163,13 @@ class CachedDetector:
         for image, key in zip(images, keys):
             if not isinstance(key, RecordError) and key not in self._cache and key not in missing:
                 missing[key] = image
+        fresh: dict[Any, Detections | RecordError] = {}
         if missing:
-            self._run(list(missing.items()), None)
-        return [key if isinstance(key, RecordError) else self._get(key) for key in keys]
+            fresh = dict(zip(missing, self._run(list(missing.items()), None)))
+        return [
+            key if isinstance(key, RecordError) else fresh[key] if key in fresh else self._get(key)
+            for key in keys
+        ]
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -185,11 +196,15 @@ class CachedDetector:
         else:
             results = self.detector.detect(images, queries=queries)
         if len(results) != len(images):
-            raise DetectorError(f"{type(self.detector).__name__}.detect returned {len(results)} results "
-                                f"for {len(images)} images")
+            raise DetectorError(
+                f"{type(self.detector).__name__}.detect returned {len(results)} results "
+                f"for {len(images)} images"
+            )
         return results
 
-    def _run(self, items: list[tuple[Any, ImageRef]], queries: list[list[str]] | None) -> list[Detections | RecordError]:
+    def _run(
+        self, items: list[tuple[Any, ImageRef]], queries: list[list[str]] | None
+    ) -> list[Detections | RecordError]:
         """Detect ``items`` as one batch, falling back to one by one when an image is bad."""
         images = [image for _, image in items]
         try:
@@ -208,14 +223,19 @@ class CachedDetector:
                 self._put(key, result)
         return results
 
-    def _detect_open(self, images: list[ImageRef], queries: list[list[str]]) -> list[Detections | RecordError]:
+    def _detect_open(
+        self, images: list[ImageRef], queries: list[list[str]]
+    ) -> list[Detections | RecordError]:
         keys = [self._safe_key(image) for image in images]
         # per unique image: the labels not looked for yet
         todo: dict[Any, tuple[ImageRef, list[str]]] = {}
+        entries: dict[Any, _OpenEntry | RecordError] = {}  # this call's results, safe from eviction
         for image, key, labels in zip(images, keys, queries):
             if isinstance(key, RecordError):
                 continue
             entry = self._cache.get(("open", key))
+            if entry is not None:
+                entries[key] = entry  # type: ignore[assignment]
             if isinstance(entry, RecordError):
                 continue
             seen = entry.by_label if isinstance(entry, _OpenEntry) else {}
@@ -234,25 +254,32 @@ class CachedDetector:
                 results = [exc]
             for (key, _), labels, result in zip(items, asked, results):
                 if isinstance(result, RecordError):
+                    entries[key] = result
                     self._put(("open", key), result)
                     continue
-                entry = self._cache.get(("open", key))
+                entry = entries.get(key) or self._cache.get(("open", key))
                 if not isinstance(entry, _OpenEntry):
                     entry = _OpenEntry(result.image_size, {})
                 for label in labels:
                     entry.by_label[label] = [d for d in result.detections if d.label == label]
+                entries[key] = entry
                 self._put(("open", key), entry)
         out: list[Detections | RecordError] = []
         for key, labels in zip(keys, queries):
             if isinstance(key, RecordError):
                 out.append(key)
                 continue
-            entry = self._get(("open", key))
+            if key in entries:
+                entry = entries[key]
+            else:
+                entry = self._get(("open", key)) if ("open", key) in self._cache else None
             if isinstance(entry, RecordError):
                 out.append(entry)
+            elif entry is None:  # nothing asked for this image
+                out.append(Detections([], None, frozenset()))
             else:
                 found = [d for label in labels for d in entry.by_label.get(label, [])]
-                out.append(Detections(found, entry.image_size, None))
+                out.append(Detections(found, entry.image_size, frozenset(labels)))
         return out
 
 
