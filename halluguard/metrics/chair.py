@@ -245,6 +245,13 @@ def load_ground_truth(*sources: str | Path | Any) -> dict[str, frozenset[str]]:
 
 def evaluate_run(run: Run, ground_truth: dict[str, frozenset[str]], standard: bool = True) -> MetricRun:
     """Score a run's records; records without a known image become errors with their line numbers."""
+    return finish(run.name, *score_records(run, ground_truth, standard=standard))
+
+
+def score_records(
+    run: Run, ground_truth: dict[str, frozenset[str]], standard: bool = True
+) -> tuple[list[CaptionScore], list[dict[str, Any]]]:
+    """The per-record half of :func:`evaluate_run` (runs on any slice of a run, e.g. on a cluster)."""
     errors = list(run.errors)
     pairs = []
     for rec in run.records:
@@ -255,12 +262,16 @@ def evaluate_run(run: Run, ground_truth: dict[str, frozenset[str]], standard: bo
             errors.append({"line": rec.line, "reason": f"image {key!r} is not in the annotations"})
         else:
             pairs.append((key, rec.text))
-    result = compute_chair(pairs, ground_truth, standard=standard)
-    errors.sort(key=lambda e: e["line"])
+    return compute_chair(pairs, ground_truth, standard=standard).captions, errors
+
+
+def finish(name: str, captions: list[CaptionScore], errors: list[dict[str, Any]]) -> MetricRun:
+    """The whole-run half of :func:`evaluate_run`: rates, keys and parts from all captions."""
+    result = ChairResult(captions)
     return MetricRun(
-        name=run.name,
+        name=name,
         summary=result.summary(),
         keys=occurrence_keys(s.key for s in result.captions),
         parts=result.parts(),
-        errors=errors,
+        errors=sorted(errors, key=lambda e: e["line"]),
     )

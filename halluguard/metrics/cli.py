@@ -54,6 +54,12 @@ def eval_command(
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples.", min=100)] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table on the terminal.")] = False,
+    engine: Annotated[
+        str, typer.Option("--engine", help="local, or ray (chair, pope, faithfulness scored on a Ray cluster).")
+    ] = "local",
+    ray_address: Annotated[
+        Optional[str], typer.Option("--ray-address", help="Ray cluster address [default: start a local one].")
+    ] = None,
 ) -> None:
     """Measure hallucination (CHAIR, POPE, AMBER, claim faithfulness) with 95 % intervals and paired tests."""
     from rich.console import Console
@@ -70,8 +76,10 @@ def eval_command(
             strict=strict,
             n_resamples=resamples,
             seed=seed,
+            engine=engine,
+            ray_address=ray_address,
         )
-    except UsageError as exc:
+    except (UsageError, ConnectionError) as exc:
         typer.echo(f"halluguard: error: {exc}", err=True)
         raise typer.Exit(code=2) from None
     if not quiet:

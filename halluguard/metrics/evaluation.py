@@ -79,30 +79,44 @@ def _annotation_list(annotations: Any) -> list[Any]:
     return [annotations]
 
 
-def _score_runs(
-    metric: str, runs: list[Run], annotations: Any, strict: bool, standard: bool
-) -> list[MetricRun]:
+def reference_for(metric: str, annotations: Any) -> Any:
+    """What a metric scores against, loaded once: CHAIR's ground truth, POPE's questions, AMBER's data."""
     sources = _annotation_list(annotations)
     if metric == "chair":
         from halluguard.metrics import chair
 
-        gt = chair.load_ground_truth(*sources)
-        return [chair.evaluate_run(r, gt, standard=standard) for r in runs]
+        return chair.load_ground_truth(*sources)
     if metric == "pope":
         from halluguard.metrics import pope
 
         if sources and not all(isinstance(s, (str, Path)) for s in sources):
-            questions = [dict(q, split=q.get("split") or q.get("category") or "all") for q in sources[0]]
-        else:
-            questions = pope.load_questions(*sources)
-        return [pope.evaluate_run(r, questions, strict=strict) for r in runs]
+            return [dict(q, split=q.get("split") or q.get("category") or "all") for q in sources[0]]
+        return pope.load_questions(*sources)
     if metric == "amber":
         from halluguard.metrics import amber
 
         if len(sources) != 1:
             raise UsageError("AMBER needs its annotations.json: pass --annotations PATH/annotations.json")
-        data = amber.load_amber(sources[0])
-        return [amber.evaluate_run(r, data) for r in runs]
+        return amber.load_amber(sources[0])
+    return None
+
+
+def _score_runs(
+    metric: str, runs: list[Run], annotations: Any, strict: bool, standard: bool
+) -> list[MetricRun]:
+    reference = reference_for(metric, annotations)
+    if metric == "chair":
+        from halluguard.metrics import chair
+
+        return [chair.evaluate_run(r, reference, standard=standard) for r in runs]
+    if metric == "pope":
+        from halluguard.metrics import pope
+
+        return [pope.evaluate_run(r, reference, strict=strict) for r in runs]
+    if metric == "amber":
+        from halluguard.metrics import amber
+
+        return [amber.evaluate_run(r, reference) for r in runs]
     from halluguard.metrics import faithfulness
 
     return [faithfulness.evaluate_run(r) for r in runs]
@@ -186,6 +200,8 @@ def evaluate(
     n_resamples: int = statistics.N_RESAMPLES,
     seed: int = statistics.SEED,
     level: float = statistics.LEVEL,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> Report:
     """Score runs with a metric; add 95 % bootstrap intervals; compare every run with the first.
 
@@ -197,6 +213,8 @@ def evaluate(
     - ``text_field``: the answer field (default: ``answer``, else ``caption``, ``text``, ``response``).
     - ``strict``: POPE/AMBER strict answer parsing; ``standard``: CHAIR with the standard singulariser.
     - ``n_resamples``, ``seed``, ``level``: the bootstrap (1000 resamples, seed 0, 95 % by default).
+    - ``engine="ray"``: score the records on a Ray cluster (``ray_address``, else a local one); for
+      the metrics that decompose per record (CHAIR, POPE with question ids, faithfulness); same results.
 
     Raises :class:`~halluguard.metrics.runs.UsageError` for what the caller must fix (missing files,
     unknown metric); bad lines inside a run are reported in ``Report.runs[i]["errors"]`` instead.
@@ -206,8 +224,19 @@ def evaluate(
         raise UsageError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
     if metric != "faithfulness" and annotations is None:
         raise UsageError(f"--metric {metric} needs --annotations (ground truth to score against)")
-    loaded = _as_runs(runs, names, text_field, require_text=metric != "faithfulness")
-    results = _score_runs(metric, loaded, annotations, strict, standard)
+    if engine == "ray":
+        from halluguard.integrations.ray import score_runs
+
+        paths = [runs] if isinstance(runs, (str, Path)) else list(runs)
+        if metric == "amber" or not all(isinstance(p, (str, Path)) for p in paths):
+            raise UsageError("--engine ray scores JSONL files with chair, pope or faithfulness")
+        results = score_runs(metric, paths, reference_for(metric, annotations), names=names, text_field=text_field,
+                             strict=strict, standard=standard, address=ray_address)
+    elif engine == "local":
+        loaded = _as_runs(runs, names, text_field, require_text=metric != "faithfulness")
+        results = _score_runs(metric, loaded, annotations, strict, standard)
+    else:
+        raise UsageError(f"unknown engine {engine!r}; valid engines: local, ray")
     for result in results:
         _intervals(result, RATES[metric], n_resamples, seed, level)
     comparisons = [

@@ -103,23 +103,33 @@ def faithfulness_scores(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 def evaluate_run(run: Run) -> MetricRun:
     """Score a run of ``fix`` output; a record without a ``claims`` list is an error for its line."""
+    return finish(run.name, *score_records(run))
+
+
+def score_records(run: Run) -> tuple[list[tuple[str, dict[str, dict[str, int]]]], list[dict[str, Any]]]:
+    """The per-record half of :func:`evaluate_run`: ``(key, claim counts)`` per answer, and errors."""
     errors = list(run.errors)
-    per_answer, keys = [], []
+    items = []
     for rec in run.records:
         claims = rec.record.get("claims")
         if not isinstance(claims, list):
             errors.append({"line": rec.line, "reason": "no 'claims' list (is this `halluguard fix` output?)"})
             continue
-        per_answer.append(_count(claims, rec.line, errors))
+        counts = _count(claims, rec.line, errors)
         key = rec.record.get("id")
         if key is None:
             key = rec.record.get("image_id", rec.record.get("image", f"line {rec.line}"))
-        keys.append(str(key))
-    errors.sort(key=lambda e: e["line"])
+        items.append((str(key), counts))
+    return items, errors
+
+
+def finish(name: str, items: list[tuple[str, dict[str, dict[str, int]]]], errors: list[dict[str, Any]]) -> MetricRun:
+    """The whole-run half of :func:`evaluate_run`."""
+    per_answer = [counts for _, counts in items]
     return MetricRun(
-        name=run.name,
+        name=name,
         summary=_summary(per_answer),
-        keys=occurrence_keys(keys),
+        keys=occurrence_keys(key for key, _ in items),
         parts=_parts(per_answer),
-        errors=errors,
+        errors=sorted(errors, key=lambda e: e["line"]),
     )

@@ -152,56 +152,75 @@ def evaluate_run(run: Run, questions: list[dict[str, Any]], strict: bool = False
     Answers are matched by ``question_id`` (and ``split``/``category`` when there are several splits);
     a run without question ids is matched to the questions in order, as POPE's ``evaluate.py`` does.
     """
-    errors = list(run.errors)
+    return finish(run.name, *score_records(run, questions, strict=strict), splits=_splits(questions))
+
+
+def _splits(questions: list[dict[str, Any]]) -> list[str]:
     order = {name: i for i, name in enumerate(SPLITS)}
-    splits = sorted({q["split"] for q in questions}, key=lambda x: (order.get(x, len(order)), x))
+    return sorted({q["split"] for q in questions}, key=lambda x: (order.get(x, len(order)), x))
+
+
+def score_records(
+    run: Run, questions: list[dict[str, Any]], strict: bool = False, in_order: bool = True
+) -> tuple[list[tuple[str, dict[str, Any], str | None]], list[dict[str, Any]]]:
+    """The per-record half of :func:`evaluate_run`: ``(key, question, prediction)`` per answer, and errors.
+
+    ``in_order=False`` (a slice of a run, e.g. on a cluster) refuses answers without question ids,
+    which can only be matched against the whole run.
+    """
+    errors = list(run.errors)
+    splits = _splits(questions)
     by_key: dict[tuple[str, str], dict[str, Any]] = {}
     for q in questions:
         by_key[(q["split"], str(q["question_id"]))] = q
     matched: list[tuple[str, dict[str, Any], str | None]] = []  # (key, question, prediction)
     with_ids = [r for r in run.records if "question_id" in r.record]
     if not with_ids and run.records:
-        if len(run.records) != len(questions):
+        if not in_order or len(run.records) != len(questions):
             raise UsageError(
                 f"{run.name}: answers have no question_id and their number ({len(run.records)}) differs "
                 f"from the number of questions ({len(questions)}); add question_id to each answer"
             )
         for rec, q in zip(run.records, questions):
             matched.append((f"{q['split']}/{q['question_id']}", q, parse_answer(rec.text, strict)))
-    else:
-        for rec in run.records:
-            qid = rec.record.get("question_id")
-            if qid is None:
-                errors.append({"line": rec.line, "reason": "no 'question_id' field"})
-                continue
-            split = rec.record.get("split") or rec.record.get("category")
-            if split is None:
-                if len(splits) > 1:
-                    errors.append(
-                        {
-                            "line": rec.line,
-                            "reason": f"question files have several splits ({', '.join(splits)}): "
-                            "the answer needs a 'split' or 'category' field",
-                        }
-                    )
-                    continue
-                split = splits[0] if splits else ""
-            q = by_key.get((str(split), str(qid)))
-            if q is None:
+        return matched, errors
+    for rec in run.records:
+        qid = rec.record.get("question_id")
+        if qid is None:
+            errors.append({"line": rec.line, "reason": "no 'question_id' field"})
+            continue
+        split = rec.record.get("split") or rec.record.get("category")
+        if split is None:
+            if len(splits) > 1:
                 errors.append(
-                    {"line": rec.line, "reason": f"question {qid!r} ({split}) is not in the question files"}
+                    {
+                        "line": rec.line,
+                        "reason": f"question files have several splits ({', '.join(splits)}): "
+                        "the answer needs a 'split' or 'category' field",
+                    }
                 )
                 continue
-            matched.append((f"{q['split']}/{q['question_id']}", q, parse_answer(rec.text, strict)))
-    errors.sort(key=lambda e: e["line"])
+            split = splits[0] if splits else ""
+        q = by_key.get((str(split), str(qid)))
+        if q is None:
+            errors.append({"line": rec.line, "reason": f"question {qid!r} ({split}) is not in the question files"})
+            continue
+        matched.append((f"{q['split']}/{q['question_id']}", q, parse_answer(rec.text, strict)))
+    return matched, errors
+
+
+def finish(
+    name: str, matched: list[tuple[str, dict[str, Any], str | None]], errors: list[dict[str, Any]], splits: list[str]
+) -> MetricRun:
+    """The whole-run half of :func:`evaluate_run`: scores overall and per split."""
     preds = [m[2] for m in matched]
     labels = [m[1]["label"] for m in matched]
     result = MetricRun(
-        name=run.name,
+        name=name,
         summary=pope_scores(preds, labels),
         keys=[m[0] for m in matched],
         parts=pope_parts(preds, labels),
-        errors=errors,
+        errors=sorted(errors, key=lambda e: e["line"]),
     )
     if len(splits) > 1:
         for split in splits:

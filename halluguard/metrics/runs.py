@@ -91,23 +91,36 @@ def read_run(
     if not path.is_file():
         raise UsageError(f"run file not found: {path}")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise UsageError(f"cannot read run file {path}: {exc}") from exc
     name = name or path.name
-    if text.lstrip().startswith("["):
+    if data.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"["):
         try:
-            items = json.loads(text)
-        except json.JSONDecodeError as exc:
+            items = json.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UsageError(f"{path}: starts with '[' but is not a JSON array: {exc}") from exc
         return Run.from_records(items, name=name, text_field=text_field, require_text=require_text)
+    lines = enumerate(data.splitlines(), start=1)
+    return run_from_lines(lines, name=name, text_field=text_field, require_text=require_text)
+
+
+def run_from_lines(
+    lines: Iterable[tuple[int, bytes]], name: str = "run", text_field: str | None = None, require_text: bool = True
+) -> Run:
+    """A :class:`Run` from numbered raw JSONL lines (blank lines skipped; a bad line is an error).
+
+    The same function reads a whole file locally and one batch of lines on a cluster.
+    """
     run = Run(name=name)
     parsed: list[tuple[int, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    for number, raw in lines:
+        if not raw.strip():
             continue
         try:
-            parsed.append((number, json.loads(line)))
+            parsed.append((number, json.loads(raw.decode("utf-8-sig"))))
+        except UnicodeDecodeError as exc:
+            run.error(number, f"not valid UTF-8 (byte {exc.start}): re-encode the file as UTF-8")
         except json.JSONDecodeError as exc:
             run.error(number, f"not valid JSON: {exc.msg} (column {exc.colno})")
     for number, record in parsed:

@@ -1,0 +1,174 @@
+"""The post-hoc corrector: claims -> detections -> verdicts -> rewrite, as three reusable stages.
+
+Woodpecker (Yin et al., 2023) extracts an answer's concepts, asks a detector about each and
+rewrites what the image does not support; LURE (Zhou et al., ICLR 2024) removes the objects a
+model is most likely to have made up (low probability, late in the answer, co-occurrence-driven).
+Here both are deterministic: spaCy claims, any :mod:`halluguard.detectors` backend, rule-based
+rewriting (or an LLM rewriter behind the same interface).
+
+The three stages are plain methods so that every engine (the local pipeline, Ray) runs the very
+same code: :meth:`Woodpecker.extract` (text, CPU), :meth:`Woodpecker.detect` (images, the costly
+one, each unique image once) and :meth:`Woodpecker.settle` (verify + LURE + yes/no + rewrite).
+
+>>> import json, tempfile, pathlib
+>>> labels = pathlib.Path(tempfile.mkdtemp()) / "labels.json"
+>>> _ = labels.write_text(json.dumps({"1": ["dog", "frisbee"]}))
+>>> from halluguard.records import Answer
+>>> corrector = Woodpecker.from_spec(f"annotations:{labels}")
+>>> answer = Answer("A dog, a cat and a frisbee are on the grass.", {}, 1, image_id=1)
+>>> from halluguard.images import ImageRef
+>>> [c.corrected for c in corrector.correct([answer], [ImageRef(None, "1")])]
+['A dog and a frisbee are on the grass.']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from halluguard.images import ImageRef
+from halluguard.records import Answer, Claim, Correction, Detections, Edit, RecordError
+
+MODES = ("woodpecker", "lure")
+UNVERIFIABLE_POLICIES = ("keep", "hedge", "remove")
+
+
+@dataclass
+class CorrectOptions:
+    """What to correct and how (each one a ``halluguard fix`` option).
+
+    - ``mode``: ``woodpecker`` rewrites contradicted claims; ``lure`` also removes (or hedges)
+      claims whose suspicion score reaches ``suspicion_threshold``.
+    - ``unverifiable``: what to do with claims the detector cannot check: keep (default), hedge, remove.
+    - ``grounding``: append each supported object's box, Woodpecker-style ("a dog [x1, y1, x2, y2]").
+    - ``threshold``: detector score from which a box counts as seen.
+    """
+
+    mode: str = "woodpecker"
+    unverifiable: str = "keep"
+    grounding: bool = False
+    threshold: float | None = None
+    suspicion_threshold: float = 0.5
+    cooccurrence: str | None = None
+    vocabulary: str | None = None
+    rewriter: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; valid modes: {', '.join(MODES)}")
+        if self.unverifiable not in UNVERIFIABLE_POLICIES:
+            raise ValueError(f"unknown unverifiable policy {self.unverifiable!r}; valid: "
+                             f"{', '.join(UNVERIFIABLE_POLICIES)}")
+
+
+class Woodpecker:
+    """The corrector the ``fix`` pipeline runs. Build it with :meth:`from_spec`."""
+
+    def __init__(self, detector: Any, options: CorrectOptions | None = None, *, vocabulary: Any = None, nlp: Any = None):
+        from halluguard.detectors.base import CachedDetector
+
+        self.options = options or CorrectOptions()
+        self.detector = detector if isinstance(detector, CachedDetector) else CachedDetector(detector)
+        self.vocabulary = vocabulary if vocabulary is not None else _load_vocabulary(self.options.vocabulary)
+        self.nlp = nlp
+        self._cooccurrence = _load_cooccurrence(self.options.cooccurrence)
+        self._rewrite = _load_rewriter(self.options.rewriter)
+
+    @classmethod
+    def from_spec(cls, detector: Any = "none", *, device: str | None = None, **options: Any) -> "Woodpecker":
+        """A corrector around ``load_detector(detector)``; ``options`` are :class:`CorrectOptions` fields."""
+        from halluguard.detectors import load_detector
+
+        return cls(load_detector(detector, device=device), CorrectOptions(**options))
+
+    # -- stage 1: claims (CPU, batched) ----------------------------------------------------------
+    def extract(self, texts: Sequence[str]) -> list[list[Claim]]:
+        from halluguard.correctors.claims import extract_claims
+
+        return extract_claims(list(texts), self.vocabulary, self.nlp)
+
+    # -- stage 2: detection (each unique image once) ---------------------------------------------
+    def detect(self, images: Sequence[ImageRef | None], claims: Sequence[list[Claim]]) -> list[Detections | RecordError]:
+        """One result per answer; an answer without an image gets a :class:`RecordError`."""
+        wanted = [(i, image) for i, image in enumerate(images) if image is not None]
+        results: list[Detections | RecordError] = [
+            RecordError("no 'image' or 'image_id': this answer cannot be checked against its image", "image")
+        ] * len(images)
+        if wanted:
+            queries = [sorted(_claimed_labels(claims[i])) for i, _ in wanted]
+            found = self.detector.detect_each([image for _, image in wanted], queries)
+            for (i, _), result in zip(wanted, found):
+                results[i] = result
+        return results
+
+    # -- stage 3: verify, score, rewrite ---------------------------------------------------------
+    def settle(self, answer: Answer, claims: list[Claim], detections: Detections, image: ImageRef | None) -> Correction:
+        from halluguard.correctors.verify import verify
+        from halluguard.correctors.yesno import check_yes_no
+
+        threshold = {} if self.options.threshold is None else {"threshold": self.options.threshold}
+        if answer.question:
+            flipped, claim = check_yes_no(answer.question, answer.text, detections, self.vocabulary, **threshold)
+            if claim is not None:
+                if flipped is None:
+                    return Correction(answer.text, [claim], [])
+                edit = Edit(0, len(answer.text), answer.text, flipped, f"yes/no answer about {claim.label}: {claim.verdict}")
+                return Correction(flipped, [claim], [edit])
+        verify(claims, detections, image, **threshold)
+        if self.options.mode == "lure":
+            from halluguard.correctors.lure import suspicion
+
+            suspicion(answer.text, claims, answer.logprobs, self._cooccurrence)
+        corrected, edits = self._rewrite(answer.text, claims, **self._rewrite_options())
+        return Correction(corrected, claims, edits)
+
+    def _rewrite_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"grounding": self.options.grounding, "unverifiable": self.options.unverifiable}
+        if self.options.mode == "lure":
+            options["suspicion_threshold"] = self.options.suspicion_threshold
+        return options
+
+    # -- the three together, as the local pipeline calls them ------------------------------------
+    def correct(self, answers: Sequence[Answer], images: Sequence[ImageRef | None]) -> list[Correction | RecordError]:
+        claims = self.extract([a.text for a in answers])
+        detections = self.detect(images, claims)
+        results: list[Correction | RecordError] = []
+        for answer, answer_claims, found, image in zip(answers, claims, detections, images):
+            if isinstance(found, RecordError):
+                results.append(found)
+                continue
+            try:
+                results.append(self.settle(answer, answer_claims, found, image))
+            except RecordError as exc:
+                results.append(exc)
+        return results
+
+
+def _claimed_labels(claims: Sequence[Claim]) -> set[str]:
+    labels = {c.label for c in claims}
+    labels.update(c.target for c in claims if c.target)
+    return labels
+
+
+def _load_vocabulary(path: str | None) -> Any:
+    from halluguard.correctors.vocabulary import Vocabulary
+
+    return Vocabulary.from_file(path) if path else Vocabulary.default()
+
+
+def _load_cooccurrence(path: str | None) -> Any:
+    if path is None:
+        return None
+    from halluguard.correctors.lure import CooccurrenceStats
+
+    return CooccurrenceStats.load(path)
+
+
+def _load_rewriter(spec: str | None):
+    if spec is None:
+        from halluguard.correctors.rewrite import rewrite
+
+        return rewrite
+    from halluguard.correctors.llm_rewrite import LLMRewriter
+
+    return LLMRewriter(spec)
