@@ -41,6 +41,9 @@ def fix_command(
                                           "[default: the input file's folder]."),
     detector: str = typer.Option("yolo11n.pt", "--detector", "-d", help="Detector: yolo11n.pt (fetched by ultralytics "
                                  "when online), any .pt/.onnx path, person, annotations:FILE, owlv2:ID_OR_PATH, none."),
+    detector_labels: Optional[str] = typer.Option(None, "--detector-labels", help="For annotations: the labels the "
+                                                  "file is exhaustive for: coco (the 80 classes) or a JSON list file "
+                                                  "[default: the labels that occur in the file]."),
     device: Optional[str] = typer.Option(None, "--device", help="Detector device, e.g. cpu, cuda:0 [default: best available]."),
     mode: str = typer.Option("woodpecker", "--mode", help="woodpecker: rewrite what the detector contradicts; "
                              "lure: also remove claims with a high hallucination-suspicion score."),
@@ -80,6 +83,7 @@ def fix_command(
         raise _usage_error("--output must differ from the input")
     options = {"mode": mode, "unverifiable": unverifiable, "grounding": grounding, "threshold": threshold,
                "vocabulary": str(vocabulary) if vocabulary else None, "device": device,
+               "detector_labels": detector_labels,
                "cooccurrence": str(cooccurrence) if cooccurrence else None, "rewriter": rewriter}
     options = {k: v for k, v in options.items() if v not in (None, False)}
     if engine == "ray":

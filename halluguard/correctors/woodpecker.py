@@ -75,11 +75,22 @@ class Woodpecker:
         self._rewrite = _load_rewriter(self.options.rewriter)
 
     @classmethod
-    def from_spec(cls, detector: Any = "none", *, device: str | None = None, **options: Any) -> "Woodpecker":
-        """A corrector around ``load_detector(detector)``; ``options`` are :class:`CorrectOptions` fields."""
+    def from_spec(cls, detector: Any = "none", *, device: str | None = None, detector_labels: str | None = None,
+                  **options: Any) -> "Woodpecker":
+        """A corrector around ``load_detector(detector)``; ``options`` are :class:`CorrectOptions` fields.
+
+        ``detector_labels`` ("coco", or a JSON list of labels) declares what an annotation file is
+        exhaustive for: without it, only labels that occur in the file can be contradicted.
+        """
         from halluguard.detectors import load_detector
 
-        return cls(load_detector(detector, device=device), CorrectOptions(**options))
+        labels: Any = detector_labels
+        if labels not in (None, "coco"):
+            import json
+            from pathlib import Path
+
+            labels = json.loads(Path(labels).read_text())
+        return cls(load_detector(detector, device=device, vocabulary=labels), CorrectOptions(**options))
 
     # -- stage 1: claims (CPU, batched) ----------------------------------------------------------
     def extract(self, texts: Sequence[str]) -> list[list[Claim]]:

@@ -379,7 +379,7 @@ def score_runs(
     reference: Any,
     *,
     names: Any = None,
-    text_field: str | None = None,
+    text_fields: list[str | None] | None = None,
     strict: bool = False,
     standard: bool = True,
     address: str | None = None,
@@ -403,7 +403,8 @@ def score_runs(
         if not path.is_file():
             raise UsageError(f"run file not found: {path}")
         scored = read_answers(path).map_batches(
-            ScoreStage, fn_constructor_args=(metric, shared, text_field, strict, standard), batch_size=1024,
+            ScoreStage, fn_constructor_args=(metric, shared, (text_fields or [None] * len(paths))[i], strict, standard),
+            batch_size=1024,
             compute=_pool(concurrency), batch_format="numpy")
         items: list[Any] = []
         errors: list[dict[str, Any]] = []

@@ -39,8 +39,9 @@ def eval_command(
     ] = None,
     metric: Annotated[str, typer.Option("--metric", "-m", help=METRIC_HELP)] = "chair",
     text_field: Annotated[
-        Optional[str],
-        typer.Option("--text-field", help="Answer field (default: answer, caption, text, response)."),
+        Optional[list[str]],
+        typer.Option("--text-field", help="Answer field (default: answer, caption, text, response); repeat it "
+                     "for one per run, e.g. 'eval fixed.jsonl --text-field answer --text-field corrected'."),
     ] = None,
     json_out: Annotated[
         Optional[Path], typer.Option("--json", help="Write the full results as JSON here.")

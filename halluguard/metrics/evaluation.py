@@ -34,19 +34,38 @@ RATES = {
 MCNEMAR = {"pope": ("accuracy",), "amber": ("accuracy",)}
 
 
-def _as_runs(runs: Any, names: Sequence[str] | None, text_field: str | None, require_text: bool) -> list[Run]:
+def per_run_fields(runs: Any, text_field: str | Sequence[str] | None) -> tuple[list[Any], list[str | None]]:
+    """Pair each run with its text field: one field for all runs, or one per run; one file with
+    several fields is scored once per field (``fixed.jsonl`` with ``answer`` then ``corrected``).
+
+    >>> per_run_fields(["fixed.jsonl"], ["answer", "corrected"])
+    (['fixed.jsonl', 'fixed.jsonl'], ['answer', 'corrected'])
+    """
     if isinstance(runs, (str, Path)):
         runs = [runs]
     elif isinstance(runs, Sequence) and runs and isinstance(runs[0], dict):
         runs = [runs]
     runs = list(runs)
+    fields: list[str | None] = [text_field] if text_field is None or isinstance(text_field, str) else list(text_field)
+    if len(runs) == 1 and len(fields) > 1:
+        runs = runs * len(fields)
+    if len(fields) == 1:
+        fields = fields * len(runs)
+    if len(fields) != len(runs):
+        raise UsageError(f"{len(fields)} text fields for {len(runs)} runs: give one for all, or one per run")
+    return runs, fields
+
+
+def _as_runs(runs: Any, names: Sequence[str] | None, text_field: Any, require_text: bool) -> list[Run]:
+    runs, fields = per_run_fields(runs, text_field)
     if not runs:
         raise UsageError("no run to evaluate: give at least one JSONL file")
     if names is not None and len(names) != len(runs):
         raise UsageError(f"{len(names)} names for {len(runs)} runs")
     out = []
     for i, run in enumerate(runs):
-        name = names[i] if names else None
+        text_field = fields[i]
+        name = names[i] if names else _default_name(run, text_field, fields)
         if isinstance(run, Run):
             out.append(run)
         elif isinstance(run, (str, Path)):
@@ -77,6 +96,13 @@ def _annotation_list(annotations: Any) -> list[Any]:
     ):
         return list(annotations)
     return [annotations]
+
+
+def _default_name(run: Any, text_field: str | None, fields: list[str | None]) -> str | None:
+    """``fixed.jsonl [corrected]`` when runs are read with different fields, else the file name."""
+    if not isinstance(run, (str, Path)) or len(set(fields)) < 2:
+        return None
+    return f"{Path(run).name} [{text_field or 'answer'}]"
 
 
 def reference_for(metric: str, annotations: Any) -> Any:
@@ -210,7 +236,8 @@ def evaluate(
       ``{image_id: [objects]}``; POPE: question files or a folder of them; AMBER: ``annotations.json``;
       faithfulness: none (reads the ``claims`` of ``halluguard fix`` output).
     - ``metric``: one of ``chair``, ``pope``, ``amber``, ``faithfulness``.
-    - ``text_field``: the answer field (default: ``answer``, else ``caption``, ``text``, ``response``).
+    - ``text_field``: the answer field (default: ``answer``, else ``caption``, ``text``, ``response``);
+      a list gives one per run, and one file with several fields is scored once per field.
     - ``strict``: POPE/AMBER strict answer parsing; ``standard``: CHAIR with the standard singulariser.
     - ``n_resamples``, ``seed``, ``level``: the bootstrap (1000 resamples, seed 0, 95 % by default).
     - ``engine="ray"``: score the records on a Ray cluster (``ray_address``, else a local one); for
@@ -227,10 +254,11 @@ def evaluate(
     if engine == "ray":
         from halluguard.integrations.ray import score_runs
 
-        paths = [runs] if isinstance(runs, (str, Path)) else list(runs)
+        paths, fields = per_run_fields(runs, text_field)
         if metric == "amber" or not all(isinstance(p, (str, Path)) for p in paths):
             raise UsageError("--engine ray scores JSONL files with chair, pope or faithfulness")
-        results = score_runs(metric, paths, reference_for(metric, annotations), names=names, text_field=text_field,
+        names = names or [_default_name(p, f, fields) or Path(p).name for p, f in zip(paths, fields)]
+        results = score_runs(metric, paths, reference_for(metric, annotations), names=names, text_fields=fields,
                              strict=strict, standard=standard, address=ray_address)
     elif engine == "local":
         loaded = _as_runs(runs, names, text_field, require_text=metric != "faithfulness")
