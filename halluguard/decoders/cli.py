@@ -217,6 +217,7 @@ def generate_command(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of VCD's noise and of sampling."),
     sample: bool = typer.Option(False, "--sample/--greedy", help="Sample instead of greedy decoding."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images or questions."),
 ) -> None:
     """Generate answers with a vision-language model, optionally mitigated (VCD, ICD, VDD, M3ID)."""
     if (prompt is None) == (questions is None):
@@ -231,7 +232,7 @@ def generate_command(
         raise _usage_error(f"unknown method {method!r}; valid methods: {', '.join(METHOD_NAMES)}")
     method = method.lower()
     params = _parse_params(param)
-    records = _records(images, prompt, questions)
+    records = _records(images, prompt, questions)[:limit]
     if not records:
         raise _usage_error(f"no images found in {images}")
 

@@ -324,3 +324,14 @@ def test_unreadable_images_go_to_the_errors_file(tiny_llava, pictures, tmp_path)
     assert [r["image"] for r in _lines(out)] == ["good.png"]
     errors = _lines(tmp_path / "mixed.errors.jsonl")
     assert errors[0]["line"] == 1 and "broken.png" in errors[0]["reason"]
+
+
+def test_limit_takes_the_first_questions(tiny_llava, pictures, tmp_path):
+    questions = tmp_path / "pope.jsonl"
+    questions.write_text("".join(json.dumps({"question_id": i, "image": "img0.png", "text": "is there a dog ?",
+                                             "label": "yes"}) + "\n" for i in range(1, 4)))
+    out = tmp_path / "limited.jsonl"
+    result = _run("--model", tiny_llava, "--questions", questions, "--images", pictures, "--max-new-tokens", 2,
+                  "--limit", 2, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert [r["question_id"] for r in _lines(out)] == [1, 2]
