@@ -9,10 +9,11 @@ The flow (each stage is the very method the local pipeline calls, see
 :class:`~halluguard.correctors.woodpecker.Woodpecker`):
 
 1. ``read_answers``: one row per input line, ``{source, line, raw}`` (blank lines are not records);
-2. claims, in CPU actors (``map_batches``): parse the line, check the image (hash it), extract claims;
+2. in CPU actors (``map_batches``): parse the line, check the image (hash it); for an
+   open-vocabulary detector also extract the claims, whose labels it will be asked for;
 3. each *unique* image (by content hash) detected once, in an actor pool that loads the detector in
    its ``__init__`` (``num_gpus`` each when asked); the detections are gathered into one table;
-4. verify + rewrite, in CPU actors, with that table;
+4. claims, verify + rewrite, in CPU actors, with that table;
 5. the driver writes the rows in input order through the local pipeline's atomic writer
    (:func:`fix_files`), bad records to the errors file with their source file and line.
 
@@ -23,13 +24,14 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from halluguard.images import ImageRef
 from halluguard.io import AtomicJsonlWriter, ErrorRecord, dumps, fingerprint, parse_line
 from halluguard.pipeline import ImageStore, PassThrough, Summary, checks_nothing
-from halluguard.records import Answer, Claim, RecordError
+from halluguard.records import Answer, Claim, Correction, RecordError
 
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -102,6 +104,9 @@ def _split_lines(row: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+DETECTOR_OPTIONS = ("device", "detector_labels")
+
+
 class _Stage:
     """What the three stages share: the corrector, built once per actor (with its detector only
     in the detection stage, so CPU actors never load detector weights)."""
@@ -115,7 +120,9 @@ class _Stage:
         if self.passthrough:
             self.corrector: Any = PassThrough()
         else:
-            self.corrector = Woodpecker.from_spec(detector if self.loads_detector else "none", **options)
+            if not self.loads_detector:  # detector-only options mean nothing to a CPU stage
+                detector, options = "none", {k: v for k, v in options.items() if k not in DETECTOR_OPTIONS}
+            self.corrector = Woodpecker.from_spec(detector, **options)
         self.text_field = text_field
         self.images = Path(images) if images else None
         self.store = ImageStore()
@@ -126,13 +133,18 @@ class _Stage:
                           images_dir=self.images, source=source)
 
 
-class ClaimStage(_Stage):
-    """Stage 1 (CPU): parse each line, check its image, extract its claims."""
+class ImageStage(_Stage):
+    """Stage 1 (CPU): parse each line and check its image (hash it). For an open-vocabulary
+    detector it also extracts the claims, whose labels are what the detector is asked for."""
+
+    def __init__(self, *args: Any, asks_labels: bool = False):
+        super().__init__(*args)
+        self.asks_labels = asks_labels and not self.passthrough
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         rows = _rows(batch)
         answers, refs, slots = [], [], []
-        out = [{"state": b"", "error": b"", "sha1": "", "image_path": "", "image_key": "", "labels": ""} for _ in rows]
+        out = [{"error": b"", "sha1": "", "image_path": "", "image_key": "", "labels": "[]"} for _ in rows]
         for i, row in enumerate(rows):
             parsed = self.parse(row)
             if isinstance(parsed, ErrorRecord):
@@ -143,15 +155,14 @@ class ClaimStage(_Stage):
             except RecordError as exc:
                 out[i]["error"] = _error_line(parsed, exc, row)
                 continue
-            answers.append(parsed)
-            refs.append(ref)
-            slots.append(i)
-        claims = [[] for _ in answers] if self.passthrough else self.corrector.extract([a.text for a in answers])
-        for i, answer, ref, answer_claims in zip(slots, answers, refs, claims):
-            out[i]["state"] = pickle.dumps(answer_claims)
             if ref is not None:
-                out[i].update(sha1=ref.sha1, image_path=str(ref.path or ""), image_key=ref.key or "",
-                              labels=json.dumps(sorted(_labels(answer_claims))))
+                answers.append(parsed)
+                refs.append(ref)
+                slots.append(i)
+        claims = self.corrector.extract([a.text for a in answers]) if self.asks_labels else [[] for _ in answers]
+        for i, ref, answer_claims in zip(slots, refs, claims):
+            out[i].update(sha1=ref.sha1, image_path=str(ref.path or ""), image_key=ref.key or "",
+                          labels=json.dumps(sorted(_labels(answer_claims))))
         return _columns(rows, out)
 
 
@@ -173,7 +184,8 @@ class DetectStage(_Stage):
 
 
 class SettleStage(_Stage):
-    """Stage 3 (CPU): verify, score and rewrite each answer with the detections table."""
+    """Stage 3 (CPU): claims, then verify, score and rewrite each answer with the detections table
+    (claims and rewriting in one actor, so each answer is parsed once, as in the local run)."""
 
     def __init__(self, *args: Any, detections: Any = None):
         super().__init__(*args)
@@ -184,29 +196,47 @@ class SettleStage(_Stage):
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         rows = _rows(batch)
-        lines, failed = [], []
-        for row in rows:
-            failed.append(True)
-            if row["error"]:
-                lines.append(bytes(row["error"]))
-                continue
-            answer = self.parse(row)
-            claims: list[Claim] = pickle.loads(bytes(row["state"]))
-            ref = self.store.get(answer) if row["sha1"] else None  # type: ignore[arg-type]
-            try:
-                if self.passthrough:
-                    result = self.corrector.correct([answer], [ref])[0]
-                else:
-                    found = self.detections[row["sha1"]] if ref is not None else self.corrector.detect([None], [claims])[0]
+        good = [i for i, row in enumerate(rows) if not row["error"]]
+        answers = {i: self.parse(rows[i]) for i in good}
+        refs = {i: self.store.get(answers[i]) if rows[i]["sha1"] else None for i in good}  # type: ignore[arg-type]
+        if self.passthrough:
+            results = self.corrector.correct([answers[i] for i in good], [refs[i] for i in good])
+        else:
+            claims = self.corrector.extract([answers[i].text for i in good])  # type: ignore[union-attr]
+            results = []
+            for i, answer_claims in zip(good, claims):
+                found = self.detections[rows[i]["sha1"]] if refs[i] is not None else \
+                    self.corrector.detect([None], [answer_claims])[0]
+                try:
                     if isinstance(found, RecordError):
                         raise found
-                    result = self.corrector.settle(answer, claims, found, ref)  # type: ignore[arg-type]
-                lines.append(dumps({**answer.record, **result.to_json()}))  # type: ignore[union-attr]
-                failed[-1] = False
-            except RecordError as exc:
-                lines.append(_error_line(answer, exc, row))  # type: ignore[arg-type]
+                    results.append(self.corrector.settle(answers[i], answer_claims, found, refs[i]))
+                except RecordError as exc:
+                    results.append(exc)
+        outcome = dict(zip(good, results))
+        lines, failed = [], []
+        for i, row in enumerate(rows):
+            result = outcome.get(i)
+            if result is None:
+                lines.append(bytes(row["error"]))
+            elif isinstance(result, RecordError):
+                lines.append(_error_line(answers[i], result, row))  # type: ignore[arg-type]
+            else:
+                lines.append(dumps({**answers[i].record, **result.to_json()}))  # type: ignore[union-attr]
+            failed.append(not isinstance(result, Correction))
         return {"source": [r["source"] for r in rows], "line": [r["line"] for r in rows],
                 "is_error": failed, "out": lines}
+
+
+def asks_labels(detector: Any) -> bool:
+    """Whether a detector spec is open-vocabulary (it must be told which labels to look for).
+    Closed-vocabulary specs: none, person, annotations/JSON, YOLO weights; anything else asks."""
+    if not isinstance(detector, (str, Path)):
+        return getattr(detector, "vocabulary", None) is None
+    spec = str(detector).lower()
+    closed = spec in ("none", "person") or spec.startswith(("annotations:", "yolo:")) or \
+        spec.endswith((".json", ".pt", ".onnx", "_openvino_model"))
+    return not closed
 
 
 def fix_dataset(
@@ -231,7 +261,8 @@ def fix_dataset(
     from ray.data.expressions import col
 
     args = (detector, options or {}, text_field, str(images) if images else None)
-    claimed = ds.map_batches(ClaimStage, fn_constructor_args=args, batch_size=batch_size,
+    claimed = ds.map_batches(ImageStage, fn_constructor_args=args, batch_size=batch_size,
+                             fn_constructor_kwargs={"asks_labels": asks_labels(detector)},
                              compute=_pool(concurrency), batch_format="numpy").materialize()
     unique = (claimed.filter(expr=col("sha1") != "")
               .select_columns(["sha1", "image_path", "image_key", "labels"])

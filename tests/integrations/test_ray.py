@@ -37,12 +37,12 @@ def answers(tmp_path) -> Path:
     return shards
 
 
-def _local(shards: Path, out: Path, detector: str) -> None:
+def _local(shards: Path, out: Path, detector: str, options: dict) -> None:
     from halluguard.pipeline import fix
 
     out.mkdir()
     for shard in sorted(shards.glob("*.jsonl")):
-        fix(shard, out / shard.name, detector=detector)
+        fix(shard, out / shard.name, detector=detector, options=options)
 
 
 def _read(folder: Path) -> dict[str, bytes]:
@@ -54,10 +54,11 @@ def test_ray_output_equals_local_output_and_detects_each_image_once(cluster, ans
     from halluguard.integrations.ray import fix_files
 
     spec = f"annotations:{EXAMPLES / 'labels.json'}" if detector == "annotations" else "person"
+    options = {"detector_labels": "coco"} if detector == "annotations" else {"device": "cpu"}
     local, remote = tmp_path / "local", tmp_path / "ray"
-    _local(answers, local, spec)
+    _local(answers, local, spec, options)
     stats: dict = {}
-    summary = fix_files(answers, remote, detector=spec, concurrency=2, stats=stats)
+    summary = fix_files(answers, remote, detector=spec, options=options, concurrency=2, stats=stats)
     assert _read(remote) == _read(local)
     assert sorted(p.name for p in remote.iterdir()) == ["a.errors.jsonl", "a.jsonl", "b.errors.jsonl", "b.jsonl"]
     lines = sum(1 for shard in answers.iterdir() for line in shard.read_text().splitlines() if line.strip())
