@@ -3,7 +3,7 @@
     pytest benchmarks/bench_lab.py --benchmark-only            # about 5 minutes on 2 cores
     HALLUGUARD_LAB_FULL=0 pytest benchmarks/bench_lab.py ...   # throughput only
 
-Figures and their meaning: benchmarks/RESULTS_lab.md.
+Figures and their meaning: benchmarks/RESULTS.md (the lab).
 """
 
 from __future__ import annotations

@@ -25,7 +25,17 @@ Each claim carries character offsets into the original text; ``text[start:end] =
   span runs from the subject (or pronoun) to the end of the object.
 
 Pronouns ("it", "they", "he", "she") are resolved to the most recent fitting mention, for
-attribute and relation claims only.
+attribute and relation claims only (never to another noun of the pronoun's own verb: in "a remote
+lies on the couch beside it", "it" is not the couch).
+
+Not claims either: what could be there rather than what is ("a place for people to sit",
+"designed to carry passengers", "inviting visitors to relax", with bare or indefinite nouns only)
+and the viewer of the picture ("capturing the viewer's attention").
+
+The small English model mistags some object nouns ("A surfboard lies" as an adverb, "People fly
+kites" as a verb, "a fork lie" as a compound noun); :func:`repair_parse` parses such sentences again
+with stand-in words and keeps that parse when it is sound, so they make their claims and the
+rewriter edits them correctly.
 
 >>> claims = extract_claims(["There are two dogs and no cat; the red frisbee is on the grass."])[0]
 ... # doctest: +SKIP
@@ -109,7 +119,7 @@ class Mention:
     first: int
     last: int
     label: str
-    negated: bool
+    negated: bool  # not said to be there: negated ("no dog") or hypothetical ("for people to sit")
     plural: bool
     start: int  # character offsets of the matched words
     end: int
@@ -147,8 +157,9 @@ def claims_from_doc(doc: Any, vocabulary: Vocabulary, nlp: Any = None) -> list[C
     Sentences where the tagger mistook an object noun are parsed again first (:func:`repair_parse`,
     with ``nlp`` or the pipeline that parsed ``doc``); ``doc`` is updated in place.
     """
-    repair_parse(doc, [head.i for _, head, _, label in vocabulary_matches(doc, vocabulary) if label], nlp)
-    mentions = find_mentions(doc, vocabulary)
+    matches = vocabulary_matches(doc, vocabulary)
+    repair_parse(doc, [head.i for _, head, _, label in matches if label], nlp)
+    mentions = find_mentions(doc, vocabulary, matches)
     by_head = {m.last: m for m in mentions if not m.negated}
     claims: list[Claim] = []
     text = doc.text
@@ -175,17 +186,18 @@ def claims_from_doc(doc: Any, vocabulary: Vocabulary, nlp: Any = None) -> list[C
 # ---------------------------------------------------------------------- mentions
 
 
-def find_mentions(doc: Any, vocabulary: Vocabulary) -> list[Mention]:
-    """Vocabulary nouns in ``doc`` (longest match first), with their negation status."""
+def find_mentions(doc: Any, vocabulary: Vocabulary, matches: Sequence[Any] | None = None) -> list[Mention]:
+    """Vocabulary nouns in ``doc`` (longest match first), with their negation status
+    (``matches``: :func:`vocabulary_matches` of ``doc``, when already computed)."""
     mentions: list[Mention] = []
-    for first, head, n, label in vocabulary_matches(doc, vocabulary):
+    for first, head, n, label in matches if matches is not None else vocabulary_matches(doc, vocabulary):
         if label is not None and _is_object_noun(head, multiword=n > 1):
             mentions.append(
                 Mention(
                     first=first.i,
                     last=head.i,
                     label=label,
-                    negated=_negated(head),
+                    negated=_negated(head) or _hypothetical(head),
                     plural=head.tag_ in ("NNS", "NNPS"),
                     start=first.idx,
                     end=head.idx + len(head.text),
@@ -231,6 +243,11 @@ _HOMOGRAPH_VERBS: dict[str, str] = {
     **{w: "sits" for w in "lies rests sits hangs leans floats flies sleeps waits grazes swims perches hovers "
        "roams stands skis surfs snowboards skateboards".split()},
 }  # fmt: skip
+#: verbs that also make noun compounds with an object noun ("car park", "bus stop"): read as verbs
+#: only after a plural noun ("Cars park along the street"), which such compounds do not start with
+_COMPOUND_VERBS: dict[str, str] = {
+    w: "sit" for w in "park stop walk ride race line show top cover display watch light".split()
+}
 #: words that can really be auxiliaries ("fly" in "People fly kites" cannot)
 _AUXILIARIES = frozenset(
     "be am is are was were been being 's 're 'm have has had having 've 'd do does did will would "
@@ -281,11 +298,13 @@ def repair_parse(doc: Any, nouns: Sequence[int], nlp: Any = None) -> int:
         if other is None:
             continue
         nouns_ok = all(
-            other[i - start].tag_ in _NOUN_TAGS and other[i - start].dep_ in _NOUN_SLOT_DEPS | {"ROOT"}
+            other[i - start].tag_ in _NOUN_TAGS and (_in_noun_slot(other[i - start]) or other[i - start].dep_ == "ROOT")
             for i, word in swaps.items() if word.lower() in _STAND_IN
         )  # fmt: skip
         verbs_ok = all(
-            other[i - start].tag_.startswith("VB") for i, word in swaps.items() if word.lower() not in _STAND_IN
+            other[i - start].tag_.startswith("VB")
+            for i, word in swaps.items()
+            if word.lower() not in _STAND_IN
         )
         if nouns_ok and verbs_ok:
             splice_parse(doc, start, other)
@@ -306,31 +325,49 @@ def _slip(token: Any) -> dict[int, str] | None:
             token.dep_ in ("compound", "amod", "nmod")
             and following is not None
             and token.head.i == following.i
-            and _missed_verb(following)
         ):
-            return {token.i: noun, following.i: _HOMOGRAPH_VERBS[following.lower_]}
+            if _missed_verb(following):
+                return {token.i: noun, following.i: _HOMOGRAPH_VERBS[following.lower_]}
+            if token.tag_ in ("NNS", "NNPS") and _missed_verb(following, _COMPOUND_VERBS):
+                return {token.i: noun, following.i: _COMPOUND_VERBS[following.lower_]}
         return None
     if token.tag_.startswith("VB"):
         children = list(token.children)
         # "Kids fly kites on the beach": a verb form where an object goes
-        if token.dep_ in _NOUN_SLOT_DEPS and not any(
+        if _in_noun_slot(token) and not any(
             c.dep_ in ("nsubj", "nsubjpass", "aux", "auxpass", "dobj", "expl", "mark") for c in children
         ):
             return {token.i: noun}
         # "People fly kites.": a lexical verb taken for the auxiliary of the noun
-        if token.i > 0 and any(c.dep_ == "aux" and c.i == token.i - 1 and c.lower_ not in _AUXILIARIES for c in children):
+        if token.i > 0 and any(
+            c.dep_ == "aux" and c.i == token.i - 1 and c.lower_ not in _AUXILIARIES for c in children
+        ):
             return {token.i: noun}
         return None
     # "A surfboard lies", "a remote lies": a noun tagged as an adjective or adverb after a determiner
     if token.is_punct or not _after_determiner(token):
         return None
-    if following is None or following.is_punct or following.tag_ in ("IN", "CC", "TO", "MD") or (
-        following.tag_.startswith("VB")
+    if following is not None and following.tag_ == "CC":
+        third = doc[following.i + 1] if following.i + 1 < len(doc) else None
+        if third is not None and (third.tag_.startswith("JJ") or colour_of(third)):
+            return None  # "an orange and white cat": coordinated adjectives
+    if (
+        following is None
+        or following.is_punct
+        or following.tag_ in ("IN", "CC", "TO", "MD")
+        or (following.tag_.startswith("VB"))
     ):
         return {token.i: noun}
     if _missed_verb(following):
         return {token.i: noun, following.i: _HOMOGRAPH_VERBS[following.lower_]}
     return None
+
+
+def _in_noun_slot(token: Any) -> bool:
+    """An object's, a subject's or a list item's place ("and skis" after a verb is not one)."""
+    if token.dep_ in ("conj", "appos"):
+        return token.head.tag_ in _NOUN_TAGS
+    return token.dep_ in _NOUN_SLOT_DEPS
 
 
 def _looks_plural(token: Any) -> bool:
@@ -351,9 +388,9 @@ def _after_determiner(token: Any) -> bool:
     return before.tag_ in _DETERMINER_TAGS or before.lower_ in ("a", "an", "the")
 
 
-def _missed_verb(token: Any) -> bool:
-    """One of :data:`_HOMOGRAPH_VERBS`, not tagged as a verb, in a sentence with no verb at all."""
-    if token.lower_ not in _HOMOGRAPH_VERBS or token.tag_.startswith("VB"):
+def _missed_verb(token: Any, verbs: dict[str, str] = _HOMOGRAPH_VERBS) -> bool:
+    """One of ``verbs``, not tagged as a verb, in a sentence with no verb at all."""
+    if token.lower_ not in verbs or token.tag_.startswith("VB"):
         return False
     return not any(t.tag_.startswith(("VB", "MD")) for t in token.sent)
 
@@ -370,6 +407,13 @@ def _is_object_noun(head: Any, multiword: bool = False) -> bool:
     a verb ("a stop sign visible") and an argument with an article tagged as an adjective ("with
     a urinal").
     """
+    if (
+        head.dep_ == "conj"
+        and head.head.tag_.startswith("VB")
+        and head.lower_ in _HOMOGRAPH_VERBS
+        and not any(c.dep_ in ("det", "nummod", "poss", "amod", "compound") for c in head.children)
+    ):
+        return False  # "A man sits and skis": a verb tagged as a noun
     if head.tag_ not in _NOUN_TAGS:
         slip = head.dep_ in ("pobj", "dobj", "nsubj", "nsubjpass", "attr") and (
             multiword and head.tag_.startswith("VB") or head.tag_ == "JJ" and _has_article(head)
@@ -407,6 +451,40 @@ def group_root(token: Any) -> Any:
 def _is_list_appos(token: Any) -> bool:
     """spaCy's small model often parses "a dog, a cat and a frisbee" with "cat" as an apposition."""
     return token.tag_ in _NOUN_TAGS and any(c.dep_ in ("conj", "cc") for c in token.children)
+
+
+#: verbs whose object is invited to do something, not said to be there ("inviting visitors to relax")
+_INVITING = frozenset(
+    "invite invites inviting invited encourage encourages encouraging allow allows allowing enable enables "
+    "enabling tempt tempts tempting".split()
+)
+#: words before an infinitive that says what something is for ("designed to carry people")
+_PURPOSE_HEADS = frozenset(
+    "designed meant intended built made used able perfect ideal suitable enough great convenient".split()
+)
+
+
+def _hypothetical(head: Any) -> bool:
+    """A mention of what could be, not of what is there: "a place for people to sit", "designed to
+    carry people", "inviting visitors to relax" (bare or indefinite nouns only: "for the cat to lie
+    on" is about a cat in the picture), and the viewer of the picture."""
+    if head.lower_ in ("viewer", "viewers"):
+        return True
+    root = group_root(head)
+    if any(
+        c.dep_ in ("det", "poss", "nummod") and c.lower_ not in ("a", "an", "any", "some")
+        for c in root.children
+    ):
+        return False  # "for the cat to lie on", "for its owner to return": that one is there
+    verb = root.head
+    to = any(c.dep_ == "aux" and c.lower_ == "to" for c in verb.children)
+    if root.dep_ == "nsubj" and to and any(c.dep_ == "mark" and c.lower_ == "for" for c in verb.children):
+        return True  # "for people to sit"
+    if root.dep_ == "dobj" and to and verb.head.lower_ in _PURPOSE_HEADS:
+        return True  # "designed to carry people"
+    if root.dep_ == "dobj" and verb.lower_ in _INVITING and any(c.dep_ == "xcomp" for c in verb.children):
+        return True  # "inviting visitors to relax"
+    return False
 
 
 def _negated(head: Any) -> bool:
@@ -599,9 +677,10 @@ def _antecedent(token: Any, mentions: list[Mention], exclude: Mention | None = N
     if kind is None:
         return None
     own_subject = _clause_subject(token) if token.dep_ not in ("nsubj", "nsubjpass") else None
+    co_arguments = _co_arguments(token)
     fitting = []
     for m in mentions:
-        if m.last >= token.i or m.negated or m is exclude or m.last == own_subject:
+        if m.last >= token.i or m.negated or m is exclude or m.last == own_subject or m.last in co_arguments:
             continue
         if (
             (kind == "person" and m.label == "person" and not m.plural)
@@ -616,6 +695,24 @@ def _antecedent(token: Any, mentions: list[Mention], exclude: Mention | None = N
     previous = starts[sentence_start - 1] if sentence_start > 0 else 0
     subjects = [m for m in fitting if m.subject and m.first >= previous]
     return subjects[-1] if subjects else fitting[-1]
+
+
+def _co_arguments(token: Any) -> set[int]:
+    """Nouns governed by the same verb as the pronoun's preposition ("lies on the couch beside it":
+    "it" is not the couch)."""
+    if token.dep_ != "pobj":
+        return set()
+    own = token.head
+    if own.lower_ == "to" and own.head.lower_ in ("next", "close"):
+        own = own.head  # "next to it"
+    verb = own.head
+    if not verb.tag_.startswith("VB"):
+        return set()
+    out = {c.i for c in verb.children if c.dep_ in ("dobj", "attr")}
+    for prep in verb.children:
+        if prep.dep_ == "prep" and prep.i != own.i:
+            out.update(c.i for c in prep.children if c.dep_ == "pobj")
+    return out
 
 
 def _clause_subject(token: Any) -> int | None:

@@ -103,9 +103,11 @@ def parse_one(text: str, nlp: Any = None) -> Any:
     """The (cached) parse of one text; without ``nlp``, the cached parse of any pipeline (the
     claim extractor's, which may have repaired it) before the default pipeline's."""
     if nlp is None:
-        for (_, cached_text), doc in reversed(_DOCS.items()):
-            if cached_text == text:
-                return doc
+        nlp = load_spacy()
+        if (id(nlp), text) not in _DOCS:
+            for (_, cached_text), doc in reversed(_DOCS.items()):  # another pipeline's parse
+                if cached_text == text:
+                    return doc
     return parse([text], nlp)[0]
 
 

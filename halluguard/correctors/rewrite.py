@@ -5,11 +5,20 @@ with the smallest grammatical change it can find:
 
 - **contradicted object**: removed with the least damage, trying in order
   1. the list item: "a dog, a cat and a frisbee" minus the cat -> "a dog and a frisbee", with
-     agreement ("There are a dog and a cat" minus the dog -> "There is a cat");
-  2. the smallest optional phrase that holds it: a prepositional phrase ("a table with a laptop"
+     agreement ("There are a dog and a cat" minus the dog -> "There is a cat"; "Both the dog and
+     the cat are" -> "The cat is"; "a bench and a can, both near" -> "a can, near");
+  2. one of two predicates sharing a subject: "The player is wearing a glove and is standing"
+     -> "The player is standing" (not when the subject itself is absent);
+  3. an absent object that a present one comes "with", in a clause that only says it is there:
+     "The image features a table with a bowl of fruit on it" -> "The image features a bowl of
+     fruit";
+  4. the smallest optional phrase that holds it: a prepositional phrase ("a table with a laptop"
      -> "a table"), a participle or relative clause ("a woman holding an umbrella" -> "a
-     woman"), an adverbial or coordinated clause (", while a cat watches");
-  3. the whole sentence, only when nothing smaller is grammatical ("A man is holding an
+     woman"), an adverbial or coordinated clause (", while a cat watches"); when the clause
+     needs its place phrase, only the "of" part of "the middle of the bench" ("is positioned in
+     the middle"); "seated", "parked", "lying"... can end a clause, "located", "surrounded",
+     "in the process of" cannot;
+  5. the whole sentence, only when nothing smaller is grammatical ("A man is holding an
      umbrella."). This is the one case where supported words can go too; the edit's reason
      names them.
 - **contradicted count** (``evidence["count"]`` = boxes seen): "three people" -> "two people",
@@ -17,7 +26,8 @@ with the smallest grammatical change it can find:
 - **contradicted colour** (``evidence["attribute"]``): "a red car" -> "a blue car" (article
   fixed); without an observed colour the colour word goes ("an orange cat" -> "a cat").
 - **contradicted relation** (``evidence["relation"]``): "to the left of" -> "to the right of";
-  without an observed relation the phrase goes.
+  without an observed relation the phrase goes. A relation whose subject or target is absent
+  (``evidence["count"] == 0``) goes with that object's removal.
 - supported and unverifiable spans are never edited, except to inflect a noun whose count changed.
 - ``grounding=True`` appends boxes to the first supported mention of each label, Woodpecker
   style: "a dog [12, 30, 200, 180]" (pixels, rounded; several boxes separated by ";").
@@ -40,12 +50,15 @@ corrected text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from halluguard.correctors import grammar
 from halluguard.correctors.claims import (
+    _EXISTENCE,
+    _HOMOGRAPH_VERBS,
     RELATIONS,
     Mention,
     colour_of,
@@ -63,6 +76,10 @@ _NOUN_TAGS = frozenset({"NN", "NNS", "NNP", "NNPS"})
 _RELATIONAL_NOUNS = frozenset(
     "left right top front back side middle center centre edge corner end bottom rear background foreground".split()
 )
+#: nouns of place whose "of" phrase can go when the place phrase cannot ("in the middle of the bench")
+_PART_NOUNS = frozenset(
+    "left right top side middle center centre edge corner end bottom rear back front".split()
+)
 #: "a bowl of apples" can lose "of apples"; other "X of Y" ("a slice of pizza", "the presence of a
 #: dog", "a group of people") are about Y, and go as a whole
 _CONTAINER_NOUNS = frozenset(
@@ -75,6 +92,16 @@ _LOCATIVE_VERBS = frozenset(
     "located situated positioned placed perched set seated resting kept stored mounted hung hanging "
     "attached displayed stationed parked lying sitting standing".split()
 )
+#: verbs that need their phrase ("The table is surrounded by chairs" is not "... is surrounded.")
+_COMPLEMENT_VERBS = frozenset(
+    "surrounded filled covered topped lined accompanied occupied flanked crowded dotted adorned populated "
+    "packed stocked loaded composed consisting consists".split()
+)
+#: nouns whose "of" phrase cannot go ("in the process of cutting a cake")
+_NEEDS_OF = frozenset({"process", "midst", "act", "verge", "course"})
+#: of those, the ones a clause can end with ("The man is seated.", "A car is parked.")
+_STANDALONE_LOCATIVES = frozenset("lying sitting standing parked seated".split())
+_SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass", "expl", "csubj"})
 _OPTIONAL_DEPS = frozenset(
     {"acl", "relcl", "advcl", "appos", "npadvmod", "parataxis", "agent", "prep", "advmod"}
 )
@@ -87,6 +114,7 @@ class _Op:
     after: str
     reason: str
     kind: str  # "delete" (removal), "replace", "insert"
+    keep_comma: bool = False  # a list's last items: the comma after them belongs to the list
 
 
 def rewrite(
@@ -138,10 +166,25 @@ def rewrite(
         doc = parse_one(text, nlp)
     if doc.text != text:
         raise ValueError("rewrite: doc is the parse of a different text")
+    _repair(doc, claims, nlp)
     planner = _Planner(doc, text, claims, remove_ids, hedge_ids)
     ops = planner.plan(grounding)
     edits = _finish(text, doc, ops)
     return apply_edits(text, edits), edits
+
+
+def _repair(doc: Any, claims: Sequence[Claim], nlp: Any) -> None:
+    """Redo the claim extractor's parse repairs (:func:`~halluguard.correctors.claims.repair_parse`)
+    on a fresh parse; a no-op on the extractor's own (cached) document."""
+    from halluguard.correctors.claims import repair_parse
+
+    heads = []
+    for claim in claims:
+        if claim.kind == "object":
+            span = doc.char_span(claim.start, claim.end, alignment_mode="expand")
+            if span is not None and len(span):
+                heads.append(span[-1].i)
+    repair_parse(doc, heads, nlp)
 
 
 def apply_edits(text: str, edits: Sequence[Edit]) -> str:
@@ -175,6 +218,7 @@ class _Planner:
         self.item_reasons: dict[int, list[str]] = {}
         self.removed_heads: set[int] = set()
         self.emitted: dict[int, tuple[frozenset[int], list[_Op]]] = {}  # group root -> (items, its ops)
+        self.subject_items: set[int] = set()  # conjuncts removed because their subject went
         protected = [
             c for c in self.claims
             if c.kind == "object" and c.verdict != "contradicted" and id(c) not in remove_ids
@@ -251,10 +295,14 @@ class _Planner:
         self.removed_heads.update(token.i for token, _ in nodes)
         while pending:
             token, reason, whole = pending.pop(0)
+            if not whole and self.promote(token, reason):
+                continue
             decision = self.climb(token, whole)
             kind = decision[0]
             if kind == "item":
                 root, item = decision[1], decision[2]
+                if any(c.dep_ in _SUBJECT_DEPS and token in c.subtree for c in item.children):
+                    self.subject_items.add(item.i)
                 removed = self.items.setdefault(root.i, set())
                 removed.add(item.i)
                 self.item_reasons.setdefault(root.i, []).append(reason)
@@ -279,6 +327,76 @@ class _Planner:
             before = len(self.ops)
             self.remove_items(self.doc[root_i], removed, "; ".join(self.item_reasons[root_i]))
             self.emitted[root_i] = (frozenset(removed), self.ops[before:])
+
+    def promote(self, noun: Any, reason: str) -> bool:
+        """ "The image features a table with a bowl of fruit on it" - table -> "The image features a
+        bowl of fruit": an absent object shown "with" a present one gives it its place, when the
+        clause only says that it is there (the object of "features", "shows", "there is", ...)."""
+        verb = noun.head
+        if noun.dep_ not in ("dobj", "attr") or len(coordination_items(noun)) > 1 or noun.dep_ == "conj":
+            return False
+        if not (
+            verb.lower_ in _EXISTENCE or (verb.lower_ in _BE and any(c.dep_ == "expl" for c in verb.children))
+        ):
+            return False
+        after_noun = max(t.i for t in noun.subtree) + 1
+        withs = [
+            c
+            for c in [*noun.children, *verb.children]
+            if c.dep_ == "prep"
+            and c.lower_ == "with"
+            and (c.head.i == noun.i and c.i > noun.i or c.i == after_noun)
+        ]  # fmt: skip  (the parser often hangs "with" on the verb)
+        objects = [c for c in withs[0].children if c.dep_ == "pobj"] if withs else []
+        if withs and not objects:  # "with a teddy bear sitting on it"
+            for clause in withs[0].children:
+                if clause.dep_ == "pcomp":
+                    objects = [
+                        c for c in clause.children if c.dep_ in ("nsubj", "nsubjpass") and c.i < clause.i
+                    ]
+        if not objects or objects[0].tag_ not in _NOUN_TAGS:
+            return False
+        kept = objects[0]
+        k_start, k_end = _span_chars(kept)
+        if not any(
+            k_start <= c.start and c.end <= k_end and c.label != self._label_at(noun) for c in self.protected
+        ):
+            return False
+        start = noun.left_edge.idx
+        self.ops.append(
+            _Op(
+                start,
+                k_start,
+                "",
+                self._reason(reason + " (its 'with' object stays)", start, k_start),
+                "delete",
+            )
+        )
+        n_end = _span_chars(noun)[1]
+        if n_end > k_end:  # the absent object's own modifiers after the "with" phrase
+            self.ops.append(_Op(k_end, n_end, "", self._reason(reason, k_end, n_end), "delete"))
+        pronoun = "them" if noun.tag_ in ("NNS", "NNPS") else "it"
+        for token in noun.sent:  # "a bowl of fruit placed on it": "it" was the absent object
+            if token.i <= kept.i or token.lower_ != pronoun or token.dep_ != "pobj":
+                continue
+            chain = [token]
+            while chain[-1].head.i != chain[-1].i and chain[-1].i != kept.i:
+                chain.append(chain[-1].head)
+            clauses = [t for t in chain if t.dep_ in ("acl", "relcl", "advcl", "pcomp")]
+            phrases = [t for t in chain if t.dep_ == "prep" and kept.i in {a.i for a in t.ancestors}]
+            clause = clauses[-1] if clauses else phrases[-1] if phrases else None  # "placed on it", "on it"
+            if clause is not None:
+                a, b = _span_chars(clause)
+                if a <= k_start < b:  # "with a teddy bear sitting on it": the bear stays
+                    a = k_end
+                self.ops.append(_Op(a, b, "", f"refers to a removed object: {token.text}", "delete"))
+        self.agree(noun, plural=kept.tag_ in ("NNS", "NNPS"))
+        return True
+
+    def _label_at(self, token: Any) -> str | None:
+        return next(
+            (c.label for c in self.claims if c.kind == "object" and c.start <= token.idx < c.end), None
+        )
 
     def dangling_pronouns(self) -> list[tuple[Any, str]]:
         """Pronouns whose antecedent was just removed ("A cup is on the table. It is red.")."""
@@ -338,9 +456,16 @@ class _Planner:
                     continue
                 if top.dep_ in _OPTIONAL_DEPS and not _is_predicate(top):
                     return ("unit", top)
+                if top.i != node.head.i and _is_part_of(node.head):
+                    # the clause needs its place: "is positioned in the middle of the bench" keeps
+                    # "in the middle"
+                    return ("unit", node.head)
                 node = top.head
                 continue
-            if dep in _OPTIONAL_DEPS and not (dep in ("prep", "advmod") and _is_predicate(node)):
+            if dep == "prep" and node.lower_ == "of" and node.head.lower_ in _NEEDS_OF:
+                node = node.head
+                continue
+            if dep in _OPTIONAL_DEPS and not (dep in ("prep", "advmod", "agent") and _is_predicate(node)):
                 return ("unit", node)
             if dep == "xcomp" and _is_purpose(node):
                 return ("unit", node)
@@ -348,14 +473,19 @@ class _Planner:
         return ("sentence", node)
 
     def _items_removable(self, root: Any, items: list[Any], removed: set[int]) -> bool:
-        """Clauses sharing a subject: the first cannot go alone ("A dog sits and chews" - "sits")."""
+        """Clauses sharing a subject: the first goes alone only when the next kept one can take
+        the subject ("The player is wearing a glove and is standing" - "wearing" -> "The player is
+        standing"; "A dog sits and chews" - "sits" -> "A dog chews")."""
         first = items[0]
         if first.i not in removed or not first.tag_.startswith(("VB", "MD")):
             return True
         remaining = [item for item in items if item.i not in removed]
-        return all(
-            any(c.dep_ in ("nsubj", "nsubjpass", "expl") for c in item.children) for item in remaining[:1]
-        )
+        if not remaining:
+            return True
+        kept = remaining[0]
+        if any(c.dep_ in _SUBJECT_DEPS for c in kept.children):
+            return True
+        return first.i not in self.subject_items and _shared_predicate_start(first, kept) is not None
 
     def remove_items(self, root: Any, removed: set[int], reason: str) -> None:
         items = coordination_items(root)
@@ -369,8 +499,28 @@ class _Planner:
         ops: list[_Op] = []
         # leading removed items; a determiner the first item shares with the next stays:
         # "The chairs and umbrellas" - chairs -> "The umbrellas"
-        if keep[0] > 0:
+        preconj = next(
+            (
+                c
+                for c in items[0].children
+                if c.dep_ == "preconj" and c.lower_ in ("both", "either", "neither")
+            ),
+            None,
+        )
+        predicate_start = None
+        if (
+            keep[0] > 0
+            and items[0].i not in self.subject_items
+            and not any(c.dep_ in _SUBJECT_DEPS for c in items[keep[0]].children)
+        ):
+            predicate_start = _shared_predicate_start(items[0], items[keep[0]])
+        if keep[0] > 0 and predicate_start is not None:
+            # "The player [is wearing a glove and] is standing": the subject stays
+            ops.append(_Op(predicate_start, spans[keep[0]][0], "", reason, "delete"))
+        elif keep[0] > 0:
             start = spans[0][0]
+            if len(keep) == 1 and preconj is not None and preconj.i < items[0].left_edge.i + 2:
+                start = min(start, preconj.idx)  # "Both the dog and the cat" - dog -> "The cat"
             shared = _shared_determiner(items[0], items[keep[0]])
             if shared is not None:
                 start = shared.idx + len(shared.text) + 1
@@ -386,7 +536,14 @@ class _Planner:
             ops.append(_Op(start, spans[keep[0]][0], "", reason, "delete"))
         # trailing removed items
         if keep[-1] < len(items) - 1:
-            ops.append(_Op(spans[keep[-1]][1], spans[-1][1], "", reason, "delete"))
+            ops.append(_Op(spans[keep[-1]][1], spans[-1][1], "", reason, "delete", keep_comma=True))
+        if len(keep) == 1:
+            # words for the whole group: "both the dog and the cat", "a bench and a can, both near"
+            group = [preconj] if preconj is not None and keep[0] == 0 else []
+            group += _group_quantifiers(items[0])
+            for word in group:
+                end = word.idx + len(word.text) + len(word.whitespace_)
+                ops.append(_Op(word.idx, end, "", reason + " (one left)", "delete"))
         # separators between kept items
         n = len(keep)
         for j in range(n - 1):
@@ -441,11 +598,21 @@ class _Planner:
                 break
         if finite is None and verb.tag_ in ("VBP", "VBZ", "VBD"):
             finite = verb
-        if finite is None or finite.tag_ == "VBD" and finite.lower_ not in ("was", "were"):
+        tag = finite.tag_ if finite is not None else ""
+        if (
+            finite is None
+            and verb.i > noun.i
+            and not any(c.dep_ in ("aux", "auxpass") for c in verb.children)
+        ):
+            # "A woman and a dog stand": a present-tense verb tagged as a base form, or as a noun
+            if verb.tag_ == "VB" or (verb.lower_ in _HOMOGRAPH_VERBS and not verb.tag_.startswith("VB")):
+                finite = verb
+                tag = "VBZ" if verb.lower_.endswith("s") and verb.tag_ != "VB" else "VBP"
+        if finite is None or tag == "VBD" and finite.lower_ not in ("was", "were"):
             return
         word = finite.text
         new = grammar.verb_plural(word) if plural else grammar.verb_singular(word)
-        if finite.tag_ == "VBZ" and not plural or finite.tag_ == "VBP" and plural:
+        if tag == "VBZ" and not plural or tag == "VBP" and plural:
             return
         if finite.lower_ == "was" and not plural or finite.lower_ == "were" and plural:
             return
@@ -531,6 +698,8 @@ class _Planner:
 
     def fix_relation(self, claim: Claim) -> None:
         observed = claim.evidence.get("relation") if isinstance(claim.evidence, dict) else None
+        if _seen(claim) == 0 and self._absent_object_removed(claim):
+            return  # no such subject or target: removing that object removes the relation with it
         target = self.head_of(claim)
         if target is None:
             return
@@ -552,6 +721,21 @@ class _Planner:
             self.ops.append(_Op(s, e, "", f"relation not seen: {claim.text}", "delete"))
         else:
             self.remove_nodes([(top, f"relation not seen: {claim.text}")])
+
+    def _absent_object_removed(self, claim: Claim) -> bool:
+        """Whether the relation's subject or target, when the detector found none, is a mention
+        this rewrite removes (a pronoun counts through its clause's removal)."""
+        removed = [
+            c for c in self.claims
+            if c.kind == "object" and (c.verdict == "contradicted" or id(c) in self.remove_ids)
+            and claim.start <= c.start and c.end <= claim.end
+        ]  # fmt: skip
+        missing = claim.evidence.get("missing") if isinstance(claim.evidence, dict) else None
+        wanted = claim.target if missing == "target" else claim.label
+        if any(c.label == wanted for c in removed):
+            return True
+        deleted = [(op.start, op.end) for op in self.ops if op.kind == "delete"]
+        return any(a <= claim.start and claim.end <= b for a, b in deleted)
 
     # ---------------------------------------------------------------- hedging, grounding
 
@@ -651,6 +835,52 @@ def coordination_items(root: Any) -> list[Any]:
     return sorted(items, key=lambda t: t.i)
 
 
+def _group_quantifiers(root: Any) -> list[Any]:
+    """ "both"/"all" opening a modifier of a coordination ("a bench and a trash can, both located near
+    the players"), which must go when one item is left."""
+    doc = root.doc
+    end = max(t.i for t in root.subtree) + 1
+    if end < len(doc) and doc[end].text == ",":
+        end += 1
+    modifiers = list(root.children)
+    if end < len(doc) and doc[end].head.left_edge.i == end:
+        modifiers.append(doc[end].head)  # the parser often hangs it on the verb
+    out = []
+    for child in modifiers:
+        if child.dep_ not in ("acl", "relcl", "amod", "appos", "advcl") or child.i < root.i:
+            continue
+        first = child.left_edge
+        if first.lower_ in ("both", "all") and first.head.i == child.i and not list(first.children):
+            out.append(first)
+    return out
+
+
+def _shared_predicate_start(first: Any, kept: Any) -> int | None:
+    """Where to start deleting the first of two predicates that share a subject, so that the
+    subject stays and ``kept`` has a finite verb: the first's auxiliaries go when ``kept`` has its
+    own or is finite ("is wearing a glove and is standing"), else they stay ("is wearing a glove
+    and standing" -> "is standing"). ``None`` when that cannot be done."""
+    if not first.tag_.startswith(("VB", "MD")) or not kept.tag_.startswith(("VB", "MD")):
+        return None
+    subjects = [c for c in first.children if c.dep_ in ("nsubj", "nsubjpass") and c.i < first.i]
+    if not subjects:
+        return None
+    subject_end = max(t.i for t in subjects[0].subtree)
+    between = [c for c in first.children if subject_end < c.i < first.i]
+    if any(c.dep_ not in ("aux", "auxpass", "neg", "advmod") for c in between):
+        return None
+    auxiliaries = [c for c in between if c.dep_ in ("aux", "auxpass")]
+    kept_finite = kept.tag_ in ("VBZ", "VBP", "VBD", "MD") or any(
+        c.dep_ in ("aux", "auxpass") and c.i < kept.i for c in kept.children
+    )
+    if kept_finite:
+        return between[0].idx if between else first.idx
+    if auxiliaries and kept.tag_ in ("VBG", "VBN", "VB"):
+        after = [c for c in between if c.i > auxiliaries[-1].i]
+        return after[0].idx if after else first.idx
+    return None
+
+
 def _own_span(item: Any, items: list[Any]) -> tuple[int, int]:
     """Characters of one conjunct without the other conjuncts, conjunctions and list commas."""
     excluded: set[int] = set()
@@ -744,15 +974,26 @@ def _preposition_top(pobj: Any) -> Any:
     return prep
 
 
+def _is_part_of(of: Any) -> bool:
+    """ "of" after a noun of place that can stand alone ("the middle of", "the left side of",
+    "the edge of"; not "in front of" or "on top of", which need their object)."""
+    return (
+        of.lower_ == "of"
+        and of.head.lower_ in _PART_NOUNS
+        and of.head.dep_ == "pobj"
+        and any(c.dep_ == "det" for c in of.head.children)
+    )
+
+
 def _is_predicate(top: Any) -> bool:
     """A place phrase the clause needs: "The cat is on the bed", "The bottle is located on ..."."""
     head = top.head
     low = head.lower_
-    if low not in _BE and low not in _LOCATIVE_VERBS:
+    if low not in _BE and low not in _LOCATIVE_VERBS and low not in _COMPLEMENT_VERBS:
         return False
     if any(c.dep_ == "expl" for c in head.children):
         return False
-    if low in _LOCATIVE_VERBS and low in ("lying", "sitting", "standing", "parked"):
+    if low in _STANDALONE_LOCATIVES:
         return False
     others = [
         c for c in head.children
@@ -793,7 +1034,10 @@ def _finish(text: str, doc: Any, ops: list[_Op]) -> list[Edit]:
     """Resolve conflicts (removals win), tidy punctuation and capitals, and build the edits."""
     removals = [op for op in ops if op.kind == "delete"]
     others = [op for op in ops if op.kind != "delete"]
-    removals = _merge([_tidy(text, doc, op) if op.after == "" else op for op in _merge(removals)])
+    removals = _merge(
+        [_tidy(text, doc, op) if op.after == "" else op for op in _join_spaces(text, _merge(removals))]
+    )
+    removals = _paragraphs(text, removals)
     kept: list[_Op] = list(removals)
     for op in others:
         clash = False
@@ -812,12 +1056,81 @@ def _finish(text: str, doc: Any, ops: list[_Op]) -> list[Edit]:
             kept.append(op)
     kept.sort(key=lambda o: (o.start, o.end))
     kept = _capitalise(text, doc, kept)
+    kept = _sentence_case(text, doc, kept)
     edits = []
     for op in kept:
         if text[op.start : op.end] == op.after:
             continue
         edits.append(Edit(op.start, op.end, text[op.start : op.end], op.after, op.reason))
     return edits
+
+
+def _join_spaces(text: str, ops: list[_Op]) -> list[_Op]:
+    """Deletions with only spaces between them become one ("sitting [at a table] [in a train car].")
+    so that tidying sees what is really left on either side."""
+    out: list[_Op] = []
+    for op in sorted(ops, key=lambda o: (o.start, o.end)):
+        last = out[-1] if out else None
+        if (
+            last is not None and last.after == "" and op.after == "" and last.kind == op.kind == "delete"
+            and last.end <= op.start and set(text[last.end : op.start]) <= {" "}
+        ):  # fmt: skip
+            out[-1] = _Op(last.start, op.end, "", last.reason + "; " + op.reason, "delete", op.keep_comma)
+        else:
+            out.append(op)
+    return out
+
+
+def _paragraphs(text: str, ops: list[_Op]) -> list[_Op]:
+    """Deletions separated only by whitespace leave one run of it, the strongest (a paragraph
+    break before a line break before a space), and none at the start or end of the text: "A cat
+    sleeps. A man holds an umbrella.\n\nA bench stands.\n\nThe sky is blue." minus the umbrella and
+    the bench -> "A cat sleeps.\n\nThe sky is blue." (not "A cat sleeps. \n\n\n\nThe sky ...")."""
+    ops = sorted(ops, key=lambda o: (o.start, o.end))
+    out: list[_Op] = []
+    k = 0
+    while k < len(ops):
+        chain = [ops[k]]
+        while (
+            k + 1 < len(ops) and chain[-1].after == "" and ops[k + 1].after == ""
+            and chain[-1].end <= ops[k + 1].start and not text[chain[-1].end : ops[k + 1].start].strip()
+        ):  # fmt: skip
+            k += 1
+            chain.append(ops[k])
+        k += 1
+        if any(op.after != "" for op in chain):
+            out.extend(chain)
+            continue
+        a, b = chain[0].start, chain[-1].end
+        while a > 0 and text[a - 1].isspace():
+            a -= 1
+        while b < len(text) and text[b].isspace():
+            b += 1
+        # the whitespace runs left between and around the deletions: (start, end)
+        runs = (
+            [(a, chain[0].start)]
+            + [(x.end, y.start) for x, y in zip(chain, chain[1:])]
+            + [(chain[-1].end, b)]
+        )
+        runs = [(i, j) for i, j in runs if j > i]
+        if len(runs) < 2 and not (runs and (a == 0 or b == len(text))):
+            out.extend(chain)
+            continue
+        keep = None
+        if a > 0 and b < len(text) and runs:
+            rank = lambda r: 2 if "\n\n" in text[r[0] : r[1]] else 1 if "\n" in text[r[0] : r[1]] else 0  # noqa: E731
+            keep = max(runs, key=rank)
+        spans = [(op.start, op.end) for op in chain] + [r for r in runs if r != keep]
+        spans.sort()
+        merged: list[list[int]] = []
+        for i, j in spans:
+            if merged and i <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], j)
+            else:
+                merged.append([i, j])
+        reason = "; ".join(op.reason for op in chain)
+        out.extend(_Op(i, j, "", reason, "delete") for i, j in merged)
+    return out
 
 
 def _merge(ops: list[_Op]) -> list[_Op]:
@@ -834,7 +1147,7 @@ def _merge(ops: list[_Op]) -> list[_Op]:
             if op.reason not in last.reason:
                 last.reason += "; " + op.reason
             continue
-        out.append(_Op(op.start, op.end, op.after, op.reason, op.kind))
+        out.append(_Op(op.start, op.end, op.after, op.reason, op.kind, op.keep_comma))
     return out
 
 
@@ -853,6 +1166,10 @@ def _tidy(text: str, doc: Any, op: _Op) -> _Op:
         a, b = a_trim - 1, b_trim + 1  # ", holding a frisbee," -> ""
     elif left_comma and (right_char in (".", ";", ":", "!", "?", ")") or not after.strip()):
         a, b = a_trim - 1, b_trim  # ", taking a picture." -> "."
+    elif not left_comma and right_char == "," and _clause_follows(doc, len(text) - len(after)):
+        a = a_trim  # "in the middle of the bench, and it" -> "in the middle, and it": the clause's comma
+    elif not left_comma and right_char == "," and op.keep_comma:
+        a = a_trim  # "a dog and a cat, both black" - cat -> "a dog, black"
     elif not left_comma and right_char == ",":
         b = b_trim + 1  # "is on the bed, next to" -> "is next to"
         if _starts_sentence(text, a):
@@ -868,12 +1185,83 @@ def _tidy(text: str, doc: Any, op: _Op) -> _Op:
         a = a_trim
     elif b_trim > b and _starts_sentence(text, a):
         b = b_trim
-    return _Op(a, b, "", op.reason, op.kind)
+    return _Op(a, b, "", op.reason, op.kind, op.keep_comma)
+
+
+def _clause_follows(doc: Any, comma: int) -> bool:
+    """The comma at character ``comma`` comes before a conjunction that joins a clause with its own
+    subject (", while others are", ", and it appears") or the last item of a list of three or more
+    (", and a dog"), not the second of two items or a predicate."""
+    span = doc.char_span(comma, comma + 1, alignment_mode="expand")
+    if span is None or span[-1].i + 1 >= len(doc):
+        return False
+    word = doc[span[-1].i + 1]
+    if word.lower_ in ("while", "whereas", "but", "yet", "so") and word.dep_ in ("mark", "cc"):
+        return True
+    if word.dep_ != "cc" or word.lower_ not in ("and", "or"):
+        return False
+    conjuncts = [c for c in word.head.children if c.dep_ == "conj" and c.i > word.i]
+    if not conjuncts:
+        return False
+    if any(c.dep_ in _SUBJECT_DEPS for c in conjuncts[0].children):
+        return True
+    return len(coordination_items(group_root(conjuncts[0]))) > 2  # "a girl, and a dog": a serial comma
 
 
 def _starts_sentence(text: str, position: int) -> bool:
     before = text[:position].rstrip()
     return not before or before[-1] in ".!?\n:"
+
+
+_SENTENCE_START = re.compile(r"(?:^\s*|[.!?]\s+)([A-Za-z])")
+
+
+def _sentence_case(text: str, doc: Any, ops: list[_Op]) -> list[_Op]:
+    """Make every sentence of the result start with a capital, whatever edit put a word there
+    ("..., and a clock" - the clause -> "What may be a clock", "a few people" -> "One person"), and
+    lower-case a word that no longer starts one ("possibly The man" -> "Possibly the man"). Words
+    already so in the original are left alone."""
+    ops = sorted(ops, key=lambda o: (o.start, o.end))
+    pieces: list[tuple[str, int, int]] = []  # (text, op index or -1, original offset of piece)
+    position = 0
+    for k, op in enumerate(ops):
+        pieces.append((text[position : op.start], -1, position))
+        pieces.append((op.after, k, op.start))
+        position = op.end
+    pieces.append((text[position:], -1, position))
+    output = "".join(p for p, _, _ in pieces)
+    owner: list[tuple[int, int]] = []  # for each output character: (op index or -1, offset)
+    for piece, k, origin in pieces:
+        owner.extend((k, i if k >= 0 else origin + i) for i in range(len(piece)))
+    original_starts = {m.start(1) for m in _SENTENCE_START.finditer(text)}
+    upper: dict[int, list[int]] = {}  # op index -> offsets in its replacement to capitalise
+    extra: list[_Op] = []
+    starts = {m.start(1) for m in _SENTENCE_START.finditer(output)}
+    for j in sorted(starts):
+        k, i = owner[j]
+        if output[j].isupper():
+            continue
+        if k >= 0:
+            upper.setdefault(k, []).append(i)
+        elif i not in original_starts:
+            extra.append(_Op(i, i + 1, text[i].upper(), "capital", "replace"))
+    for j, (k, i) in enumerate(owner):  # an original capital that no longer starts a sentence
+        if k >= 0 or j in starts or i not in original_starts or not output[j].isupper() or j == 0:
+            continue
+        if owner[j - 1][0] < 0 or not ops[owner[j - 1][0]].after.strip():
+            continue  # only after an inserted word ("possibly The man")
+        span = doc.char_span(i, i + 1, alignment_mode="expand")
+        if span is not None and len(span) and span[0].tag_ not in ("NNP", "NNPS") and span[0].text != "I":
+            extra.append(_Op(i, i + 1, text[i].lower(), "not a sentence start", "replace"))
+    out = []
+    for k, op in enumerate(ops):
+        if k in upper:
+            after = list(op.after)
+            for i in upper[k]:
+                after[i] = after[i].upper()
+            op = _Op(op.start, op.end, "".join(after), op.reason, op.kind, op.keep_comma)
+        out.append(op)
+    return sorted(out + extra, key=lambda o: (o.start, o.end))
 
 
 def _capitalise(text: str, doc: Any, ops: list[_Op]) -> list[_Op]:

@@ -2,7 +2,7 @@
 
 Ranges: on these 300 test images (150 prior-breaking), the two full-recipe captioner seeds (0 and 1) and
 the three detector seeds, widened to the outer ends of their 95 % bootstrap intervals
-(benchmarks/RESULTS_lab.md). A broken tokenizer, processor, checkpoint or decoder lands far outside.
+(benchmarks/RESULTS.md, the lab). A broken tokenizer, processor, checkpoint or decoder lands far outside.
 """
 
 import pytest

@@ -1,4 +1,4 @@
-"""The training scripts run and are reproducible (a few steps; the real training is documented in docs/lab.md)."""
+"""The training scripts run and are reproducible (a few steps; the real training is documented in the README and benchmarks/RESULTS.md)."""
 
 import json
 
