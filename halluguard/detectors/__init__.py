@@ -190,20 +190,11 @@ def _person(
     max_det: int = 300,
 ) -> Detector:
     from halluguard.detectors.assets import person_detector_weights
-    from halluguard.detectors.yolo import YoloDetector
 
     if arg:
         raise DetectorError(f"'person' takes no argument, got 'person:{arg}'")
-    return YoloDetector(
-        person_detector_weights(),
-        device=device,
-        half=half,
-        conf=conf,
-        iou=iou,
-        imgsz=imgsz,
-        batch_size=batch_size,
-        max_det=max_det,
-    )
+    return _yolo(str(person_detector_weights()), device=device, half=half, conf=conf, iou=iou, imgsz=imgsz,
+                 batch_size=batch_size, max_det=max_det)
 
 
 @register_detector("annotations", help="annotations:FILE  COCO instances JSON or {image_id: [labels]}")
