@@ -58,10 +58,12 @@ def _examples(output: Path, console: Any, quiet: bool) -> int:
         for record in described[:4] + yes_no[:1]:
             console.print(f"  [dim]{record['image'].split('/')[-1]}[/] {record['answer']}")
             console.print(f"  [green]->[/] {record['corrected']}")
+    from halluguard.detectors.base import DetectorError
+
     person = output / "examples.person.jsonl"
     try:
         summary = fix(answers, person, detector="person")
-    except Exception as exc:  # the optional backend may be absent: say so, do not fail the demo
+    except (DetectorError, ImportError) as exc:  # the optional backend may be absent: say so, go on
         console.print(f"[yellow]real detector skipped[/]: {exc}")
         return 0
     people = [c for line in person.read_text().splitlines() for c in json.loads(line)["claims"]
