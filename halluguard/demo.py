@@ -90,7 +90,7 @@ def _yes_no_right(records: list[dict[str, Any]], labels: Path) -> tuple[int, int
 
 #: what the demo measures on the lab: small enough for about two minutes on two CPU cores;
 #: ``halluguard.lab.run_lab()`` with its defaults runs every method on 1,000 images (about 10 minutes)
-LAB_DEMO = {"n_images": 300, "methods": ["greedy", "vcd T=500", "vdd"], "sweep": False, "n_resamples": 500}
+LAB_DEMO = {"n_images": 300, "methods": ["greedy", "vcd T=500", "vdd"], "sweep_images": 100, "n_resamples": 500}
 
 
 def _lab(output: Path, console: Any, quiet: bool) -> int:
