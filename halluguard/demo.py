@@ -75,14 +75,16 @@ def _examples(output: Path, console: Any, quiet: bool) -> int:
 
 
 def _yes_no_right(records: list[dict[str, Any]], labels: Path) -> tuple[int, int]:
+    from halluguard.correctors.vocabulary import Vocabulary
+    from halluguard.correctors.yesno import question_object
     from halluguard.metrics.pope import parse_answer
 
     truth = json.loads(labels.read_text())
+    vocabulary = Vocabulary.default()
     right = [0, 0]
     for record in records:
         present = {d["label"] for d in truth[record["image"].split("/")[-1]]}
-        noun = record["question"].lower().split("is there a ")[-1].split(" in ")[0].strip()
-        expected = "yes" if noun in present else "no"
+        expected = "yes" if vocabulary.lookup(question_object(record["question"]) or "") in present else "no"
         right[0] += parse_answer(record["answer"]) == expected
         right[1] += parse_answer(record["corrected"]) == expected
     return right[0], right[1]

@@ -53,6 +53,16 @@ class Summary:
     errors_file: str | None
     resumed_from_line: int = 0
 
+    @classmethod
+    def of(cls, writers: Sequence[AtomicJsonlWriter], started: float, output: Path) -> "Summary":
+        """The summary of a run that wrote through ``writers`` (one per output file)."""
+        counts = {k: sum(w.counts[k] for w in writers) for k in ("written", "errors", "corrected")}
+        errors = [str(w.errors_path) for w in writers if w.counts["errors"]]
+        return cls(records=counts["written"] + counts["errors"], written=counts["written"],
+                   corrected=counts["corrected"], errors=counts["errors"], seconds=time.perf_counter() - started,
+                   output=str(output), errors_file=", ".join(errors) or None,
+                   resumed_from_line=max((w.resumed_from for w in writers), default=0))
+
     def line(self) -> str:
         rate = self.records / self.seconds if self.seconds > 0 else 0.0
         errors = f" -> {self.errors_file}" if self.errors else ""
@@ -126,19 +136,14 @@ def fix(
     if corrector is None:
         corrector = build_corrector(detector, **(options or {}))
     started = time.perf_counter()
-    run_options = {"text_field": text_field, "images": str(images_dir) if images_dir else None,
-                   "detector": detector if isinstance(detector, str) else type(detector).__name__,
-                   **(options or {})}
-    writer = AtomicJsonlWriter(output, fingerprint(input, run_options), resume=resume)
+    writer = AtomicJsonlWriter(output, fingerprint(input, run_options(detector, options, text_field, images_dir)),
+                               resume=resume)
     store = ImageStore()
     base_dir = input.parent
     try:
         chunk: list[tuple[int, bytes, Answer | ErrorRecord]] = []
         last_line = writer.lines_done
-        with open(input, "rb") as sizer:
-            sizer.seek(0, 2)
-            total_bytes = sizer.tell()
-        bytes_read = 0
+        total_bytes, bytes_read = input.stat().st_size, 0
         for number, raw in read_lines(input, skip_until=writer.lines_done):
             bytes_read += len(raw) + 1
             chunk.append((number, raw, parse_line(number, raw, base_dir, text_field=text_field,
@@ -156,17 +161,13 @@ def fix(
         writer.commit()
     finally:
         writer.close()
-    counts = writer.counts
-    return Summary(
-        records=counts["written"] + counts["errors"],
-        written=counts["written"],
-        corrected=counts["corrected"],
-        errors=counts["errors"],
-        seconds=time.perf_counter() - started,
-        output=str(output),
-        errors_file=str(writer.errors_path) if counts["errors"] else None,
-        resumed_from_line=writer.resumed_from,
-    )
+    return Summary.of([writer], started, output)
+
+
+def run_options(detector: Any, options: dict[str, Any] | None, text_field: str | None, images: Any) -> dict[str, Any]:
+    """Everything that changes a run's output: kept in its checkpoint, so --resume refuses other options."""
+    return {"text_field": text_field, "images": str(images) if images else None,
+            "detector": detector if isinstance(detector, str) else type(detector).__name__, **(options or {})}
 
 
 def _process(chunk, corrector: Corrector, store: ImageStore, writer: AtomicJsonlWriter, source: str) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 
 from halluguard.images import ImageRef
 from halluguard.io import AtomicJsonlWriter, ErrorRecord, dumps, fingerprint, parse_line
-from halluguard.pipeline import ImageStore, PassThrough, Summary, checks_nothing
+from halluguard.pipeline import ImageStore, PassThrough, Summary, checks_nothing, run_options
 from halluguard.records import Answer, Claim, Correction, RecordError
 
 
@@ -309,12 +309,11 @@ def fix_files(
     targets = {str(f): (output / f.name if input.is_dir() else output) for f in files}
     connect(address, num_cpus)
     ray.data.DataContext.get_current().execution_options.preserve_order = True
-    run_options = {"text_field": text_field, "images": str(images) if images else None,
-                   "detector": detector if isinstance(detector, str) else type(detector).__name__, **(options or {})}
+    settings = run_options(detector, options, text_field, images)
     writers: dict[str, AtomicJsonlWriter] = {}
     for source, target in targets.items():
         target.parent.mkdir(parents=True, exist_ok=True)
-        writers[source] = AtomicJsonlWriter(target, fingerprint(Path(source), run_options))
+        writers[source] = AtomicJsonlWriter(target, fingerprint(Path(source), settings))
     fixed = fix_dataset(read_answers(files), detector=detector, options=options, text_field=text_field, images=images,
                         num_gpus=num_gpus, concurrency=concurrency, stats=stats)
     try:
@@ -332,11 +331,7 @@ def fix_files(
     finally:
         for writer in writers.values():
             writer.close()
-    counts = {k: sum(w.counts[k] for w in writers.values()) for k in ("written", "errors", "corrected")}
-    errors = [str(w.errors_path) for w in writers.values() if w.counts["errors"]]
-    return Summary(records=counts["written"] + counts["errors"], written=counts["written"],
-                   corrected=counts["corrected"], errors=counts["errors"], seconds=time.perf_counter() - started,
-                   output=str(output), errors_file=", ".join(errors) or None)
+    return Summary.of(list(writers.values()), started, output)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
