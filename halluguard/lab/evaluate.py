@@ -55,15 +55,16 @@ STAGES = ("generated", "fixed", "fixed, weak detector")
 class Captioner:
     """The lab captioner (or any LLaVA checkpoint folder) with its processor, loaded with ``from_pretrained``.
 
+    ``dtype``: the weights' dtype (default: :func:`~halluguard.lab.captioner.cpu_dtype` on CPU).
     ``method(name, **params)`` returns a ``generate(images) -> captions`` callable: greedy decoding
     through ``halluguard.guard(model, name, seed=0, **params)`` ("none" = plain ``model.generate``).
     """
 
-    def __init__(self, path: str | Path = CAPTIONER, device: str = "cpu", batch_size: int = 500):
+    def __init__(self, path: str | Path = CAPTIONER, device: str = "cpu", batch_size: int = 500, dtype: Any = None):
         from halluguard.lab.captioner import load
 
         self.path = Path(path)
-        self.model, self.processor = load(self.path, device=device)
+        self.model, self.processor = load(self.path, dtype=dtype, device=device)
         self.device = device
         self.batch_size = batch_size
 
@@ -318,7 +319,8 @@ def run_lab(
         generators = dict(methods) if isinstance(methods, dict) else build_methods(model, methods)
         results = LabResults(meta={"n_images": n_images, "seed": seed, "prior_breaking": sum(
             1 for s in data.scenes if s.prior_break), "captioner": str(getattr(model, "path", model)),
-            "detector": str(detector), "methods": list(generators), "seconds": {}})
+            "detector": str(detector), "methods": list(generators), "seconds": {},
+            "dtype": str(getattr(getattr(model, "model", None), "dtype", "-")).replace("torch.", "")})
         seconds = results.meta["seconds"]
         generated: dict[str, list[str]] = {}
         for name, generate in generators.items():
