@@ -1,7 +1,8 @@
 """CPU cost of guarded ``generate`` (VCD) against plain ``generate``, on a random ~100M LLaVA.
 
     pytest benchmarks/bench_decoders.py -s --benchmark-columns=min,median,max
-    python benchmarks/bench_decoders.py [--threads 2]     # the same figures without pytest-benchmark
+    python benchmarks/bench_decoders.py [--threads 2] [--dtype bfloat16]   # the same without pytest-benchmark
+    HALLUGUARD_BENCH_DTYPE=bfloat16 pytest benchmarks/bench_decoders.py -s  # the model in bfloat16
 
 Each configuration (plain, batched, sequential; batch 1 and 4) decodes 64 new tokens (EOS disabled)
 and, separately, one token (prefill: image encoding and prompt). The summary printed at the end
@@ -14,13 +15,15 @@ other load on the machine):
   ``mallinfo2``, sampled every millisecond; Linux only, else omitted).
 
 The model is LLaVA-shaped: a 4-layer CLIP-like vision tower at 224 px (256 image tokens) and a
-6-layer Llama-like language model (hidden 768, vocabulary 32064), random weights, float32.
+6-layer Llama-like language model (hidden 768, vocabulary 32064), random weights, float32 unless
+``HALLUGUARD_BENCH_DTYPE`` (or ``--dtype``) says otherwise.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import threading
 import time
 
@@ -37,10 +40,11 @@ except ImportError:  # standalone run (python benchmarks/bench_decoders.py) wher
 NEW_TOKENS = 64
 ROUNDS = 3
 RESULTS: dict[tuple[str, int, int], float] = {}
+DTYPE: list = [torch.float32]  # the measured model's dtype, for the summary
 MEMORY: dict[tuple[str, int], float] = {}
 
 
-def build_model():
+def build_model(dtype: str | None = None):
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
     config = LlavaConfig(
@@ -70,6 +74,7 @@ def build_model():
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = LlavaForConditionalGeneration(config).eval()
+    model.to(getattr(torch, dtype or os.environ.get("HALLUGUARD_BENCH_DTYPE", "float32")))
     model.generation_config.eos_token_id = None  # always decode the full 64 tokens
     model.generation_config.pad_token_id = 0
     return model
@@ -94,6 +99,7 @@ def make_inputs(batch: int) -> dict:
 
 def generate_fn(model, execution: str, batch: int, new_tokens: int):
     inputs = make_inputs(batch)
+    inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
     runner = model if execution == "plain" else halluguard.guard(model, "vcd", seed=0, execution=execution)
 
     def run():
@@ -160,7 +166,7 @@ def summary() -> str:
     """The table of ratios against plain generate, from ``RESULTS`` and ``MEMORY``."""
     lines = [
         f"torch {torch.__version__}, transformers {transformers.__version__}, "
-        f"{torch.get_num_threads()} threads",
+        f"{torch.get_num_threads()} threads, {str(DTYPE[0]).replace('torch.', '')}",
         "| batch | execution | decode ms/token | x plain | end-to-end ms/token | x plain | peak heap MiB |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -184,7 +190,9 @@ if pytest is not None:
 
     @pytest.fixture(scope="module")
     def model():
-        return build_model()
+        model = build_model()
+        DTYPE[0] = model.dtype
+        return model
 
     @pytest.mark.parametrize("batch", [1, 4])
     @pytest.mark.parametrize("execution", ["plain", "batched", "sequential"])
@@ -215,10 +223,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="CPU cost of guarded generate (VCD) against plain generate")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads [default: torch's]")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--dtype", default=None, help="float32 (default) or bfloat16")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = build_model()
+    model = build_model(args.dtype)
+    DTYPE[0] = model.dtype
     with torch.no_grad():
         for batch in (1, 4):
             for execution in ("plain", "batched", "sequential"):
