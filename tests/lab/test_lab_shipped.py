@@ -2,7 +2,8 @@
 
 Ranges: on these 300 test images (150 prior-breaking), the two full-recipe captioner seeds (0 and 1) and
 the three detector seeds, widened to the outer ends of their 95 % bootstrap intervals, in float32 and in
-bfloat16 (the captioner's CPU dtype depends on the machine; ``benchmarks/lab_seeds.py`` prints them). A broken tokenizer, processor, checkpoint or decoder lands far outside.
+bfloat16 (the captioner's CPU dtype depends on the machine; ``benchmarks/lab_seeds.py`` prints them).
+A broken tokenizer, processor, checkpoint or decoder lands far outside.
 """
 
 import pytest
@@ -57,6 +58,15 @@ def test_greedy_captions_stay_in_the_seed_ranges(greedy, data):
         assert lo <= rates[key] <= hi, (key, rates[key])
     # the prior does its work: B is named far more often after A than without it
     assert rates["prior"] >= 1.5 * rates["control"]
+
+
+def test_bfloat16_captions_match_float32(data):
+    """The harness's CPU dtype (bfloat16 where native) changes almost no caption."""
+    images = data.images[:200]
+    wide = evaluate.Captioner(evaluate.CAPTIONER, dtype=torch.float32).caption(images)
+    narrow = evaluate.Captioner(evaluate.CAPTIONER, dtype=torch.bfloat16).caption(images)
+    same = sum(a == b for a, b in zip(wide, narrow))
+    assert same >= 0.95 * len(images), f"{same} of {len(images)} captions identical"
 
 
 def test_vcd_at_step_500_does_not_hallucinate_more(lab_captioner, greedy, data):
