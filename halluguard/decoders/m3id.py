@@ -14,6 +14,11 @@ they give the same distribution (greedy and sampling agree), and only processors
 shift-invariant (e.g. a repetition penalty after this one) can tell them apart. The no-image
 prompt is the one of VDD. Defaults (the paper's): ``lam=0.02``, ``alpha=0.3``.
 
+The gate depends on the model's calibration: a confident model puts more than 0.3 on its top token at
+almost every step, and M3ID with the paper's ``alpha`` then changes next to nothing (the lab's
+captioner: a handful of 1,000 captions). ``alpha=1`` keeps the gate open and leaves ``lam`` as the
+strength (on the lab, 0.02-0.1 help, 0.3 breaks the captions; benchmarks/RESULTS.md).
+
 Example::
 
     m3id = M3IDLogitsProcessor(model, inputs, lam=0.02, alpha=0.3)
