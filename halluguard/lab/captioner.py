@@ -158,7 +158,7 @@ def save(model, processor, path: str | Path, dtype: str = "float16") -> Path:
 def cpu_dtype() -> Any:
     """bfloat16 where the CPU multiplies it natively (AVX512-BF16 or AMX), float32 elsewhere.
 
-    On such CPUs bfloat16 halves the lab's captioning time; about 98 % of greedy captions are
+    On such CPUs bfloat16 makes the lab's captioning 1.5-2x faster; about 98 % of greedy captions are
     identical to float32's and every rate moves by less than its interval (benchmarks/RESULTS.md).
     Elsewhere bfloat16 is emulated and slower than float32.
 
