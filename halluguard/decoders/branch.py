@@ -2,7 +2,8 @@
 
 Two ways to get its next-token logits, behind one interface (``logits(input_ids)``):
 
-- ``SequentialBranch`` runs its own cached forward each time a logits processor asks for it. It is
+- ``SequentialBranch`` runs its own cached forward each time a logits processor asks for it (under
+  ``guard``, ``fused.py`` joins that forward to the main one and hands the logits over). It is
   prepared by ``model.generate`` itself (a ``custom_generate`` callable that only captures the
   prepared inputs: cache, position ids, pre-encoded images, Qwen's M-RoPE positions, PaliGemma's
   token types), and it steps exactly as ``generate``'s own loop does, so the two branches see the
@@ -92,14 +93,46 @@ class SequentialBranch:
     def reset(self) -> None:
         self.state: Prepared | None = None
         self.previous: torch.Tensor | None = None
+        self.pending: tuple[torch.Tensor, torch.Tensor] | None = None  # (ids, logits) of a fused step
+        self._busy = False  # inside this branch's own forward
 
     def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
-        if self.previous is None or input_ids.shape[1] <= self.previous.shape[1]:
+        pending, self.pending = self.pending, None
+        if pending is not None and pending[0].shape == input_ids.shape and torch.equal(pending[0], input_ids):
+            logits = pending[1].to(input_ids.device)
+        elif self.previous is None or input_ids.shape[1] <= self.previous.shape[1]:
             logits = self._start(input_ids)
         else:
             logits = self._advance(input_ids)
         self.previous = input_ids.clone()
         return logits
+
+    # -- fused steps (fused.py): this branch's step inside the main forward ------------------
+    def can_fuse(self, input_ids: torch.Tensor) -> bool:
+        """Whether the main step on ``input_ids`` is this branch's next step."""
+        previous = self.previous
+        return (
+            not self._busy
+            and self.state is not None
+            and previous is not None
+            and input_ids.shape[0] == previous.shape[0]
+            and input_ids.shape[1] == previous.shape[1] + 1
+        )
+
+    def fused_inputs(self, input_ids: torch.Tensor, prepare) -> dict:
+        """Advance to ``input_ids`` (following reordered beams) and return this step's model inputs."""
+        state = self.state
+        parents = self._parents(input_ids[:, :-1], self.previous)
+        if parents is not None:
+            self._reorder(parents)
+        state.input_ids = torch.cat([state.input_ids, input_ids[:, -1:].to(state.input_ids.device)], dim=-1)
+        with preserved_state(self.model):
+            return prepare(state.input_ids, next_sequence_length=1, **state.model_kwargs)
+
+    def fused_outputs(self, input_ids: torch.Tensor, logits: torch.Tensor, outputs) -> None:
+        """Take this step's logits and cache (``outputs.past_key_values``), for the processor's next call."""
+        self.state.model_kwargs = self.model._update_model_kwargs_for_generation(outputs, self.state.model_kwargs)
+        self.pending = (input_ids.clone(), logits[:, -1].to(copy=True, dtype=torch.float32))
 
     # -- internals ----------------------------------------------------------------------------
     def _start(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -111,6 +144,7 @@ class SequentialBranch:
                 "the same inputs you pass to generate"
             )
         model = self.model
+        self._busy = True
         with preserved_state(model):
             state = prepare(model, self.inputs)
             if rows != self.rows:
@@ -122,6 +156,7 @@ class SequentialBranch:
                 )
             outputs = model._prefill(state.input_ids, state.generation_config, state.model_kwargs)
             state.model_kwargs = model._update_model_kwargs_for_generation(outputs, state.model_kwargs)
+        self._busy = False
         self.state = state
         return last_logits(outputs, input_ids.device)
 
@@ -138,12 +173,14 @@ class SequentialBranch:
             self._reorder(parents)
         state.input_ids = torch.cat([state.input_ids, input_ids[:, -1:].to(state.input_ids.device)], dim=-1)
         model = self.model
+        self._busy = True
         with preserved_state(model):
             model_inputs = model.prepare_inputs_for_generation(
                 state.input_ids, next_sequence_length=1, **state.model_kwargs
             )
             outputs = model(**model_inputs, return_dict=True)
             state.model_kwargs = model._update_model_kwargs_for_generation(outputs, state.model_kwargs)
+        self._busy = False
         return last_logits(outputs, input_ids.device)
 
     def _parents(self, current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor | None:

@@ -9,9 +9,11 @@ returns; every other attribute is the model's. Two executions give the same toke
 - ``"batched"`` (default where supported): one forward over ``[original; distorted]`` rows per
   step, through ``generate``'s ``custom_generate`` hook (``paired.py``); the distorted image is
   encoded once, before the loop.
-- ``"sequential"``: the method's logits processor runs a second cached forward per step. It is
-  used for beam search (the second cache follows the beams, and the processor returns
-  log-probabilities of the contrastive distribution so that beams are ranked by it).
+- ``"sequential"``: ``generate``'s own loop with the method's logits processor, whose second
+  branch keeps its own KV cache; its decoding steps ride along the main forward (``fused.py``:
+  one forward over both branches' rows per step). It is used for beam search (the second cache
+  follows the beams, and the processor returns log-probabilities of the contrastive distribution
+  so that beams are ranked by it).
 
 Randomness (VCD's noise, sampling) comes from ``seed``: the global RNG state is the same after a
 guarded call as before it, and the same seed gives the same output.
@@ -30,6 +32,7 @@ from transformers import LogitsProcessorList
 from .branch import PairedBranch, SequentialBranch
 from .distortions import ROW_KEYS, left_pad
 from .families import UNSUPPORTED_INPUTS, family_of
+from .fused import fused_steps
 from .icd import ICDLogitsProcessor
 from .m3id import M3IDLogitsProcessor
 from .paired import PairPlan, paired_sample
@@ -178,13 +181,11 @@ class Guarded:
             probe = cls(branch=PairedBranch(), **params)
             _, branch_inputs = family.to_target(model, probe.distort(family, model, dict(inputs)))
             if execution == "sequential":
-                processor = cls(
-                    branch=SequentialBranch(target, branch_inputs),
-                    renormalize=(config.num_beams or 1) > 1,
-                    **params,
-                )
+                branch = SequentialBranch(target, branch_inputs)
+                processor = cls(branch=branch, renormalize=(config.num_beams or 1) > 1, **params)
                 processors = LogitsProcessorList([*user_processors, processor])
-                return target.generate(**main, **gen_kwargs, logits_processor=processors)
+                with fused_steps(target, branch):
+                    return target.generate(**main, **gen_kwargs, logits_processor=processors)
             pair = PairedBranch()
             processors = LogitsProcessorList([*user_processors, cls(branch=pair, **params)])
             return self._batched(family, target, main, branch_inputs, config, gen_kwargs, pair, processors)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 from naive_reference import full_logits
@@ -221,6 +223,54 @@ def test_beam_search_branch_follows_the_beams(name, monkeypatch):
         if step and not torch.equal(ids[:, :-1], calls[step - 1][0]):
             reordered = True
     assert reordered, "the test should make beam search reorder its beams"
+
+
+@pytest.mark.parametrize("name", ["llava", "llava_next", "qwen2_vl", "qwen2_5_vl", "idefics3", "paligemma",
+                                  "instructblip"])
+@pytest.mark.parametrize("beams", [1, 2])
+def test_sequential_steps_share_the_main_forward(name, beams):
+    """Fused steps: after the two prefills, one forward of the model per decoding step, not two,
+    and the same tokens as the batched execution (or, with beams, as the unfused branch)."""
+    case = get_case(name)
+    target, _ = family_of(case.model).to_target(case.model, case.clone_inputs())
+    rows: list[int] = []
+    head = target.get_output_embeddings()  # runs once per forward, on all the rows of that forward
+    hook = head.register_forward_pre_hook(lambda module, args: rows.append(args[0].shape[0]))
+    kwargs = dict(max_new_tokens=NEW, min_new_tokens=NEW, do_sample=False, num_beams=beams)
+    try:
+        fused = halluguard.guard(case.model, "vdd", execution="sequential").generate(**case.clone_inputs(), **kwargs)
+    finally:
+        hook.remove()
+    batch = case.inputs["input_ids"].shape[0] * beams
+    assert len(rows) == 2 + (NEW - 1), rows  # main prefill, branch prefill, one joint forward per step
+    assert rows[2:] == [2 * batch] * (NEW - 1), rows  # [main; branch] rows
+    if beams == 1:
+        reference = halluguard.guard(case.model, "vdd", execution="batched").generate(**case.clone_inputs(), **kwargs)
+    else:
+        processor = VDDLogitsProcessor(case.model, case.clone_inputs(), renormalize=True)  # unfused branch
+        reference = case.model.generate(**case.clone_inputs(), **kwargs, logits_processor=[processor])
+    assert torch.equal(fused, reference)
+
+
+def test_sequential_keeps_an_instance_forward():
+    """A forward set on the instance (accelerate's device hooks do this) is called and stays in place."""
+    case = get_case("llava")
+    model = case.model
+    calls = []
+    original = model.forward
+
+    @functools.wraps(original)
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    model.forward = wrapped
+    try:
+        halluguard.guard(model, "vcd", execution="sequential").generate(**case.clone_inputs(), max_new_tokens=NEW)
+        assert model.forward is wrapped and len(calls) >= NEW
+    finally:
+        del model.forward
+    assert "forward" not in model.__dict__
 
 
 def test_beam_search_ranks_by_the_contrastive_distribution():
