@@ -4,7 +4,8 @@
     python benchmarks/bench_decoders.py [--threads 2] [--dtype bfloat16]   # the same without pytest-benchmark
     HALLUGUARD_BENCH_DTYPE=bfloat16 pytest benchmarks/bench_decoders.py -s  # the model in bfloat16
 
-Each configuration (plain, batched, sequential; batch 1 and 4) decodes 64 new tokens (EOS disabled)
+Each configuration (plain, batched, sequential; batch 1 and 4; plain also at batch 2, the cost of a
+second row on the machine) decodes 64 new tokens (EOS disabled)
 and, separately, one token (prefill: image encoding and prompt). The summary printed at the end
 gives, against plain ``generate`` in the same run (fastest of the rounds, the least disturbed by
 other load on the machine):
@@ -183,6 +184,11 @@ def summary() -> str:
                 f"| {batch} | {execution} | {step * 1e3:.1f} | {step / plain_step:.2f} | {total * 1e3:.1f} | "
                 f"{total / plain_total:.2f} | {'n/a' if memory is None else f'{memory:.0f}'} |"
             )
+    if ("plain", 2, NEW_TOKENS) in RESULTS:
+        two = (RESULTS[("plain", 2, NEW_TOKENS)] - RESULTS[("plain", 2, 1)]) / (NEW_TOKENS - 1)
+        one = (RESULTS[("plain", 1, NEW_TOKENS)] - RESULTS[("plain", 1, 1)]) / (NEW_TOKENS - 1)
+        lines.append(f"floor: plain generate on 2 rows costs {two / one:.2f}x its cost on 1 row on this machine "
+                     "(a second row, whatever computes it)")
     return "\n".join(lines)
 
 
@@ -194,10 +200,12 @@ if pytest is not None:
         DTYPE[0] = model.dtype
         return model
 
-    @pytest.mark.parametrize("batch", [1, 4])
+    @pytest.mark.parametrize("batch", [1, 2, 4])
     @pytest.mark.parametrize("execution", ["plain", "batched", "sequential"])
     @pytest.mark.parametrize("new_tokens", [1, NEW_TOKENS])
     def test_generate(benchmark, model, execution, batch, new_tokens):
+        if batch == 2 and execution != "plain":
+            pytest.skip("batch 2 is measured for plain generate only (the floor of a second row)")
         fn = generate_fn(model, execution, batch, new_tokens)
         benchmark.group = f"batch {batch}, {new_tokens} new token(s)"
         benchmark.extra_info.update(execution=execution, batch=batch, new_tokens=new_tokens)
@@ -230,8 +238,8 @@ def main(argv=None) -> int:
     model = build_model(args.dtype)
     DTYPE[0] = model.dtype
     with torch.no_grad():
-        for batch in (1, 4):
-            for execution in ("plain", "batched", "sequential"):
+        for batch in (1, 2, 4):
+            for execution in ("plain",) if batch == 2 else ("plain", "batched", "sequential"):
                 for new_tokens in (1, NEW_TOKENS):
                     fn = generate_fn(model, execution, batch, new_tokens)
                     fn()
