@@ -10,9 +10,10 @@ which takes them instead of running a forward of its own. ``generate``'s loop is
 sampling, streamers, stopping criteria, ``num_return_sequences`` and beam search (the branch's
 rows follow the beams, as without fusion) work as before, and the tokens are the same.
 
-A step that cannot be joined (the prefill, a cache with other than plain attention layers, inputs
-the two branches do not share, outputs asking for attentions or hidden states) runs as before:
-the main forward alone, then the branch's own forward.
+The prefills stay separate (the main one in ``generate``, the branch's at the processor's first call).
+A step that cannot be joined (a cache with other than plain attention layers, inputs the two
+branches do not share, outputs asking for attentions or hidden states) runs two forwards, as
+without fusion: the branch's, then the main one.
 """
 
 from __future__ import annotations
