@@ -144,8 +144,7 @@ class SequentialBranch:
                 "the same inputs you pass to generate"
             )
         model = self.model
-        self._busy = True
-        with preserved_state(model):
+        with self._own_forward(), preserved_state(model):
             state = prepare(model, self.inputs)
             if rows != self.rows:
                 state.input_ids, state.model_kwargs = model._expand_inputs_for_generation(
@@ -156,7 +155,6 @@ class SequentialBranch:
                 )
             outputs = model._prefill(state.input_ids, state.generation_config, state.model_kwargs)
             state.model_kwargs = model._update_model_kwargs_for_generation(outputs, state.model_kwargs)
-        self._busy = False
         self.state = state
         return last_logits(outputs, input_ids.device)
 
@@ -173,15 +171,22 @@ class SequentialBranch:
             self._reorder(parents)
         state.input_ids = torch.cat([state.input_ids, input_ids[:, -1:].to(state.input_ids.device)], dim=-1)
         model = self.model
-        self._busy = True
-        with preserved_state(model):
+        with self._own_forward(), preserved_state(model):
             model_inputs = model.prepare_inputs_for_generation(
                 state.input_ids, next_sequence_length=1, **state.model_kwargs
             )
             outputs = model(**model_inputs, return_dict=True)
             state.model_kwargs = model._update_model_kwargs_for_generation(outputs, state.model_kwargs)
-        self._busy = False
         return last_logits(outputs, input_ids.device)
+
+    @contextmanager
+    def _own_forward(self):
+        """Mark this branch's own forwards, which fused steps must not take for main steps."""
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._busy = False
 
     def _parents(self, current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor | None:
         """For each row, the previous row it continues (beam search reorders rows); None if unchanged."""
