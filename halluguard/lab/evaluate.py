@@ -422,6 +422,7 @@ def plot_tradeoff(results: LabResults, path: str | Path) -> Path:
         greedy = [p for p in results.sweep if p["value"] == 0.0][:1]
         if greedy:
             ax.scatter([greedy[0]["recall"]], [greedy[0][key]], marker="s", s=70, color="grey", label="greedy", zorder=3)
+            _zoom(ax, results.sweep, key, greedy[0])
         ax.set_xlabel("recall (%)")
         ax.set_ylabel(title)
         ax.grid(alpha=0.3)
@@ -433,6 +434,27 @@ def plot_tradeoff(results: LabResults, path: str | Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _zoom(ax: Any, points: list[dict[str, Any]], key: str, greedy: dict[str, Any]) -> None:
+    """Keep the axes on the points near greedy; name those that broke the captions at the edge.
+
+    A setting that breaks the captions (M3ID's gate held open at ``lam=0.3``: CHAIR_i 40) would
+    otherwise squeeze every other line into a corner.
+    """
+    ceiling = 2 * greedy[key] + 5
+    near = [p for p in points if p[key] <= ceiling]
+    far = [p for p in points if p[key] > ceiling]
+    if not far:
+        return
+    top = max(p[key] for p in near) * 1.15 + 1
+    left = min(p["recall"] for p in near) - 1
+    ax.set_ylim(bottom=0, top=top)
+    ax.set_xlim(left=left, right=max(p["recall"] for p in near) + 1)
+    for p in far:
+        x = min(max(p["recall"], left + 0.5), ax.get_xlim()[1] - 0.5)
+        ax.annotate(f"{p['line']} {p['param']}={p['value']:g}: {p[key]:.1f} at recall {p['recall']:.1f} ↑",
+                    (x, top), xytext=(0, -10), textcoords="offset points", fontsize=7, ha="center", color="dimgrey")
 
 
 def score_detector(detector: str | Path = DETECTOR, data: LabData | None = None, n_images: int = 300,
