@@ -40,6 +40,19 @@ def test_plot_has_one_line_per_sweep(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
 
 
+def test_plot_keeps_the_axes_near_greedy_when_a_setting_breaks_the_captions():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    greedy = {"line": "m3id", "param": "lam", "value": 0.0, "chair_i": 14.0, "recall": 85.0, "prior": 17.0}
+    broken = {**greedy, "value": 0.3, "chair_i": 40.0, "recall": 82.0}
+    fig, ax = plt.subplots()
+    evaluate._zoom(ax, [greedy, {**greedy, "value": 0.1, "chair_i": 13.0}, broken], "chair_i", greedy)
+    assert ax.get_ylim()[1] < 40 and any("lam=0.3: 40.0" in t.get_text() for t in ax.texts)
+    plt.close(fig)
+
+
 def test_unknown_method_names_are_listed():
     with pytest.raises(ValueError, match="valid: greedy, vcd T=100"):
         evaluate.build_methods(None, ["nope"])
