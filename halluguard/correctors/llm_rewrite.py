@@ -75,7 +75,7 @@ class LLMRewriter:
         doc: Any = None,
         nlp: Any = None,
     ) -> tuple[str, list[Edit]]:
-        from halluguard.correctors.rewrite import rewrite
+        from halluguard.correctors.rewrite import rewrite, targets
 
         options = {
             "grounding": grounding, "unverifiable": unverifiable, "suspicion_threshold": suspicion_threshold,
@@ -85,13 +85,10 @@ class LLMRewriter:
         rule_text, rule_edits = rewrite(text, claims, **options)
         if not rule_edits or all(e.reason.startswith("grounding") for e in rule_edits):
             return rule_text, rule_edits  # nothing for the model to fix
-        dropped = {id(c) for c in options["remove"]}
-        if unverifiable == "remove":
-            dropped |= {id(c) for c in claims if c.kind == "object" and c.verdict == "unverifiable"}
-        if suspicion_threshold is not None and suspicious == "remove":
-            from halluguard.correctors.lure import select_suspicious
-
-            dropped |= {id(c) for c in select_suspicious(claims, suspicion_threshold)}
+        dropped, _ = targets(
+            claims, unverifiable=unverifiable, suspicion_threshold=suspicion_threshold, suspicious=suspicious,
+            remove=options["remove"], hedge=options["hedge"],
+        )
         output = self.generate(build_prompt(text, claims, dropped))
         self.calls += 1
         self.last_output = output

@@ -59,6 +59,7 @@ from halluguard.correctors import grammar
 from halluguard.correctors.claims import (
     _EXISTENCE,
     _HOMOGRAPH_VERBS,
+    _NOUN_TAGS,
     RELATIONS,
     Mention,
     colour_of,
@@ -71,7 +72,6 @@ from halluguard.records import Claim, Edit
 __all__ = ["apply_edits", "rewrite"]
 
 _BE = frozenset({"is", "are", "was", "were", "'s", "'re", "am"})
-_NOUN_TAGS = frozenset({"NN", "NNS", "NNP", "NNPS"})
 #: nouns of "the left of", "the top of", "the side of": part of a longer preposition
 _RELATIONAL_NOUNS = frozenset(
     "left right top front back side middle center centre edge corner end bottom rear background foreground".split()
@@ -117,6 +117,39 @@ class _Op:
     keep_comma: bool = False  # a list's last items: the comma after them belongs to the list
 
 
+def targets(
+    claims: Sequence[Claim],
+    *,
+    unverifiable: str = "keep",
+    suspicion_threshold: float | None = None,
+    suspicious: str = "remove",
+    remove: Iterable[Claim] = (),
+    hedge: Iterable[Claim] = (),
+) -> tuple[set[int], set[int]]:
+    """The ``id()`` of the claims :func:`rewrite` removes and of those it hedges, from its options
+    (contradicted claims aside, which it always removes).
+
+    >>> targets([], unverifiable="remove")
+    (set(), set())
+    """
+    for name, value in (("unverifiable", unverifiable), ("suspicious", suspicious)):
+        allowed = ("keep", "hedge", "remove") if name == "unverifiable" else ("hedge", "remove")
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    to_remove, to_hedge = list(remove), list(hedge)
+    if suspicion_threshold is not None:
+        from halluguard.correctors.lure import select_suspicious
+
+        (to_remove if suspicious == "remove" else to_hedge).extend(
+            select_suspicious(claims, suspicion_threshold)
+        )
+    if unverifiable != "keep":
+        chosen = [c for c in claims if c.kind == "object" and c.verdict == "unverifiable"]
+        (to_remove if unverifiable == "remove" else to_hedge).extend(chosen)
+    remove_ids = {id(c) for c in to_remove}
+    return remove_ids, {id(c) for c in to_hedge} - remove_ids
+
+
 def rewrite(
     text: str,
     claims: Sequence[Claim],
@@ -141,22 +174,10 @@ def rewrite(
     - ``doc``: the spaCy parse of ``text`` (else the parse cache, else parsed with ``nlp`` or
       the default pipeline).
     """
-    for name, value in (("unverifiable", unverifiable), ("suspicious", suspicious)):
-        allowed = ("keep", "hedge", "remove") if name == "unverifiable" else ("hedge", "remove")
-        if value not in allowed:
-            raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    to_remove, to_hedge = list(remove), list(hedge)
-    if suspicion_threshold is not None:
-        from halluguard.correctors.lure import select_suspicious
-
-        (to_remove if suspicious == "remove" else to_hedge).extend(
-            select_suspicious(claims, suspicion_threshold)
-        )
-    if unverifiable != "keep":
-        chosen = [c for c in claims if c.kind == "object" and c.verdict == "unverifiable"]
-        (to_remove if unverifiable == "remove" else to_hedge).extend(chosen)
-    remove_ids = {id(c) for c in to_remove}
-    hedge_ids = {id(c) for c in to_hedge} - remove_ids
+    remove_ids, hedge_ids = targets(
+        claims, unverifiable=unverifiable, suspicion_threshold=suspicion_threshold, suspicious=suspicious,
+        remove=remove, hedge=hedge,
+    )
     wanted = [c for c in claims if c.verdict == "contradicted" or id(c) in remove_ids or id(c) in hedge_ids]
     if not wanted and not grounding:
         return text, []
@@ -758,9 +779,7 @@ class _Planner:
             new = "may be" if verb.lower_ in ("is", "are", "'s", "'re") else "may have been"
             if verb.lower_ in ("'s", "'re"):
                 new = " " + new
-                self.ops.append(_Op(verb.idx, self.end_of(verb), new, reason, "replace"))
-            else:
-                self.ops.append(_Op(verb.idx, self.end_of(verb), new, reason, "replace"))
+            self.ops.append(_Op(verb.idx, self.end_of(verb), new, reason, "replace"))
             return
         if root.dep_ in ("nsubj", "nsubjpass"):
             finite = [c for c in verb.children if c.dep_ in ("aux", "auxpass") and c.lower_ in _BE]

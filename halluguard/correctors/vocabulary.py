@@ -225,10 +225,11 @@ class Vocabulary:
         requires it (``RuntimeError`` with install instructions otherwise).
         """
         vocab = cls()
-        for word, label in synonyms().items():
+        table = synonyms()
+        for word, label in table.items():
             vocab.add(word, label)
         for phrase, word in double_words().items():
-            label = synonyms().get(word)
+            label = table.get(word)
             if label is not None:
                 vocab.add(phrase, label)
             elif phrase not in vocab._entries:
@@ -343,15 +344,13 @@ class Vocabulary:
         """``(known, label)`` for a phrase given as lower-case words; ``known`` with ``None``
         means "explicitly not an object"."""
         last = words[-1]
-        if last not in self._last_words:
-            single = singularize(last)
-            if single == last or single not in self._last_words:
-                return False, None
+        single = singularize(last)
+        if last not in self._last_words and (single == last or single not in self._last_words):
+            return False, None
         key = " ".join(words)
         if key in self._entries:
             return True, self._entries[key]
-        single = singularize(last)
-        if single != words[-1]:
+        if single != last:
             key = " ".join((*words[:-1], single))
             if key in self._entries:
                 return True, self._entries[key]

@@ -18,6 +18,8 @@ import os
 import shutil
 from pathlib import Path
 
+from halluguard.detectors.assets import cache_dir
+
 #: where Debian's ``wordnet-base`` installs the database; ``$HALLUGUARD_WORDNET_DIR`` overrides
 SYSTEM_WORDNET_DIRS = ("/usr/share/wordnet", "/usr/local/share/wordnet", "/usr/local/WordNet-3.0/dict")
 
@@ -45,15 +47,6 @@ _REQUIRED = (
 _OPTIONAL = ("noun.exc", "verb.exc", "adj.exc", "adv.exc")
 
 _STATE: dict[str, bool] = {}
-
-
-def cache_dir() -> Path:
-    """halluguard's cache folder: ``$HALLUGUARD_CACHE``, else ``~/.cache/halluguard``."""
-    root = os.environ.get("HALLUGUARD_CACHE")
-    if root:
-        return Path(root).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "halluguard"
 
 
 def lexnames_text() -> str:

@@ -190,9 +190,10 @@ def question_object(question: str) -> str | None:
     >>> question_object("What colour is the car?"), question_object("Is there a dog or a cat?")
     (None, None)
     """
-    for sentence in re.split(r"(?<=[?.!])\s+", question.strip()):
+    sentences = re.split(r"(?<=[?.!])\s+", question.strip())
+    for sentence in sentences:
         text = sentence.strip()
-        if not text.endswith("?") and len(re.split(r"(?<=[?.!])\s+", question.strip())) > 1:
+        if not text.endswith("?") and len(sentences) > 1:
             continue
         text = text.rstrip("?.! ").strip()
         for pattern in _QUESTION_PATTERNS:
