@@ -14,7 +14,7 @@ one, each unique image once) and :meth:`Woodpecker.settle` (verify + LURE + yes/
 >>> labels = pathlib.Path(tempfile.mkdtemp()) / "labels.json"
 >>> _ = labels.write_text(json.dumps({"1": ["dog", "frisbee"]}))
 >>> from halluguard.records import Answer
->>> corrector = Woodpecker.from_spec(f"annotations:{labels}")
+>>> corrector = Woodpecker.from_spec(f"annotations:{labels}", detector_labels="coco")  # exhaustive for COCO
 >>> answer = Answer("A dog, a cat and a frisbee are on the grass.", {}, 1, image_id=1)
 >>> from halluguard.images import ImageRef
 >>> [c.corrected for c in corrector.correct([answer], [ImageRef(None, "1")])]
