@@ -41,15 +41,17 @@ def parse_seed(text: str) -> tuple[str, Path, Path]:
     return name, Path(captioner), Path(detector)
 
 
-def ci_figures(captioner: Path, detector: Path, threads: int = 2) -> dict[str, Any]:
-    """Greedy, VCD (``noise_step=500``) and greedy + ``fix`` on the CI subset, and the detector's scores."""
+def ci_figures(model: Any, detector: Path, threads: int = 2) -> dict[str, Any]:
+    """Greedy, VCD (``noise_step=500``) and greedy + ``fix`` on the CI subset, and the detector's scores.
+
+    ``model``: a loaded :class:`halluguard.lab.evaluate.Captioner`.
+    """
     import torch
 
     from halluguard.lab import evaluate, scoring
 
     torch.set_num_threads(threads)
     data = evaluate.load_data(CI_IMAGES)
-    model = evaluate.Captioner(captioner)
     greedy = model.caption(data.images)
     out = {"greedy": scoring.score(greedy, data.truths).summary(n_resamples=1000)}
     if evaluate.decoders_available():
@@ -112,12 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     sections, figures = [], {}
     for seed, captioner, detector in args.seed:
-        results = evaluate.run_lab(args.images, captioner=evaluate.Captioner(captioner), detector=detector,
+        model = evaluate.Captioner(captioner)
+        results = evaluate.run_lab(args.images, captioner=model, detector=detector,
                                    threads=args.threads, progress=print)
         results.write(args.out / f"seed-{seed}")
         sections.append(f"### Seed {seed}, full table ({args.images} images; {results.meta['dtype']})\n\n"
                         + results.markdown())
-        figures[seed] = ci_figures(captioner, detector, args.threads)
+        figures[seed] = ci_figures(model, detector, args.threads)
         print(f"seed {seed}: done", flush=True)
     full = args.ranges_from.split(",") if args.ranges_from else list(figures)
     text = "\n\n".join(sections + [seeds_markdown(figures, spread(figures, full))]) + "\n"
