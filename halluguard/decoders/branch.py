@@ -22,8 +22,10 @@ from typing import Any
 
 import torch
 
+from .distortions import ROW_KEYS
+
 #: Row-aligned model kwargs that follow the rows when beams are reordered (batch dim 0).
-_ROW_KWARGS = ("attention_mask", "token_type_ids", "mm_token_type_ids")
+_ROW_KWARGS = tuple(key for key in ROW_KEYS if key != "input_ids")
 
 
 class BranchError(RuntimeError):
@@ -99,8 +101,9 @@ class SequentialBranch:
     def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
         pending, self.pending = self.pending, None
         if pending is not None and pending[0].shape == input_ids.shape and torch.equal(pending[0], input_ids):
-            logits = pending[1].to(input_ids.device)
-        elif self.previous is None or input_ids.shape[1] <= self.previous.shape[1]:
+            self.previous = pending[0]  # already a copy of these ids
+            return pending[1].to(input_ids.device)
+        if self.previous is None or input_ids.shape[1] <= self.previous.shape[1]:
             logits = self._start(input_ids)
         else:
             logits = self._advance(input_ids)
@@ -110,24 +113,13 @@ class SequentialBranch:
     # -- fused steps (fused.py): this branch's step inside the main forward ------------------
     def can_fuse(self, input_ids: torch.Tensor) -> bool:
         """Whether the main step on ``input_ids`` is this branch's next step."""
-        previous = self.previous
-        return (
-            not self._busy
-            and self.state is not None
-            and previous is not None
-            and input_ids.shape[0] == previous.shape[0]
-            and input_ids.shape[1] == previous.shape[1] + 1
-        )
+        return not self._busy and self.state is not None and self._follows(input_ids)
 
     def fused_inputs(self, input_ids: torch.Tensor, prepare) -> dict:
         """Advance to ``input_ids`` (following reordered beams) and return this step's model inputs."""
-        state = self.state
-        parents = self._parents(input_ids[:, :-1], self.previous)
-        if parents is not None:
-            self._reorder(parents)
-        state.input_ids = torch.cat([state.input_ids, input_ids[:, -1:].to(state.input_ids.device)], dim=-1)
+        self._append(input_ids)
         with preserved_state(self.model):
-            return prepare(state.input_ids, next_sequence_length=1, **state.model_kwargs)
+            return prepare(self.state.input_ids, next_sequence_length=1, **self.state.model_kwargs)
 
     def fused_outputs(self, input_ids: torch.Tensor, logits: torch.Tensor, outputs) -> None:
         """Take this step's logits and cache (``outputs.past_key_values``), for the processor's next call."""
@@ -160,16 +152,13 @@ class SequentialBranch:
 
     def _advance(self, input_ids: torch.Tensor) -> torch.Tensor:
         state, previous = self.state, self.previous
-        if input_ids.shape[1] != previous.shape[1] + 1 or input_ids.shape[0] != previous.shape[0]:
+        if not self._follows(input_ids):
             raise BranchError(
                 f"the contrast branch expected {previous.shape[0]} rows of {previous.shape[1] + 1} tokens, "
                 "got "
                 f"{tuple(input_ids.shape)}; use one processor per generate call"
             )
-        parents = self._parents(input_ids[:, :-1], previous)
-        if parents is not None:
-            self._reorder(parents)
-        state.input_ids = torch.cat([state.input_ids, input_ids[:, -1:].to(state.input_ids.device)], dim=-1)
+        self._append(input_ids)
         model = self.model
         with self._own_forward(), preserved_state(model):
             model_inputs = model.prepare_inputs_for_generation(
@@ -178,6 +167,23 @@ class SequentialBranch:
             outputs = model(**model_inputs, return_dict=True)
             state.model_kwargs = model._update_model_kwargs_for_generation(outputs, state.model_kwargs)
         return last_logits(outputs, input_ids.device)
+
+    def _follows(self, input_ids: torch.Tensor) -> bool:
+        """Whether ``input_ids`` is the previous call's rows plus one token."""
+        previous = self.previous
+        return (
+            previous is not None
+            and input_ids.shape[0] == previous.shape[0]
+            and input_ids.shape[1] == previous.shape[1] + 1
+        )
+
+    def _append(self, input_ids: torch.Tensor) -> None:
+        """Follow reordered beams, then take the main loop's new token."""
+        state = self.state
+        parents = self._parents(input_ids[:, :-1], self.previous)
+        if parents is not None:
+            self._reorder(parents)
+        state.input_ids = torch.cat([state.input_ids, input_ids[:, -1:].to(state.input_ids.device)], dim=-1)
 
     @contextmanager
     def _own_forward(self):

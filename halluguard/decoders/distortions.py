@@ -152,13 +152,10 @@ def left_pad(inputs: Mapping, width: int, pad_token_id: int) -> dict:
     extra = width - current
     if extra < 0:
         raise ValueError(f"cannot left-pad {current} columns to {width}")
-    if extra == 0:
-        if out.get("attention_mask") is None:
-            out["attention_mask"] = torch.ones_like(inputs["input_ids"])
-        return out
-    out.setdefault("attention_mask", None)
-    if out["attention_mask"] is None:
+    if out.get("attention_mask") is None:
         out["attention_mask"] = torch.ones_like(inputs["input_ids"])
+    if extra == 0:
+        return out
     for key in ROW_KEYS:
         tensor = out.get(key)
         if tensor is None:

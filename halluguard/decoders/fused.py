@@ -55,7 +55,8 @@ def fused_steps(model, branch: SequentialBranch):
                 alone = forward(**{**own, "return_dict": True})
             branch.fused_outputs(ids, alone.logits, alone)
             return forward(*args, **kwargs)
-        inputs, main_cache, branch_cache, rows, pads = joint
+        inputs, rows, pads = joint
+        main_cache, branch_cache = kwargs["past_key_values"], own["past_key_values"]
         with preserved_state(model):
             out = forward(**inputs)
         seen["joint"] = _split(inputs["past_key_values"], main_cache, branch_cache, rows, pads)
@@ -80,8 +81,9 @@ def _plain_layers(cache) -> bool:
     return isinstance(cache, DynamicCache) and all(type(layer) is DynamicLayer for layer in cache.layers)
 
 
-def _join(main: dict, own: dict, last: tuple | None = None) -> tuple[dict, Any, Any, int, tuple[int, int]] | None:
-    """The joint step's inputs ``[main; branch]``, or None when the two steps cannot share a forward.
+def _join(main: dict, own: dict, last: tuple | None = None) -> tuple[dict, int, tuple[int, int]] | None:
+    """``(inputs, rows, pads)`` of the joint step ``[main; branch]``, or None when the two steps cannot
+    share a forward (``rows``: the main rows; ``pads``: each branch's left padding in the joint cache).
 
     ``last`` is what the previous joint step left (:func:`_split`): when both caches still hold its
     views (no beam reordered them), its joint cache is used again instead of padding both anew.
@@ -94,10 +96,11 @@ def _join(main: dict, own: dict, last: tuple | None = None) -> tuple[dict, Any, 
     if len(main_cache.layers) != len(branch_cache.layers) or not main_cache.layers:
         return None
     keys = {k for k, v in main.items() if v is not None} | {k for k, v in own.items() if v is not None}
-    rows = main["input_ids"].shape[0] if isinstance(main.get("input_ids"), torch.Tensor) else None
-    if rows is None or not isinstance(own.get("input_ids"), torch.Tensor) or own["input_ids"].shape != (rows, 1):
+    ids = (main.get("input_ids"), own.get("input_ids"))
+    if not all(isinstance(t, torch.Tensor) and t.ndim == 2 and t.shape[1] == 1 for t in ids):
         return None
-    if main["input_ids"].shape != (rows, 1):
+    rows = ids[0].shape[0]
+    if ids[1].shape[0] != rows:
         return None
     past = (main_cache.get_seq_length(), branch_cache.get_seq_length())
     width = max(past)
@@ -126,7 +129,7 @@ def _join(main: dict, own: dict, last: tuple | None = None) -> tuple[dict, Any, 
             return None
     if last is not None and last[1] == pads and _same(last[2], _views(main_cache, branch_cache)):
         inputs["past_key_values"] = last[0]
-        return inputs, main_cache, branch_cache, rows, pads
+        return inputs, rows, pads
     joint = DynamicCache()
     for index, (m, o) in enumerate(zip(main_cache.layers, branch_cache.layers)):
         joint.update(
@@ -135,7 +138,7 @@ def _join(main: dict, own: dict, last: tuple | None = None) -> tuple[dict, Any, 
             index,
         )
     inputs["past_key_values"] = joint
-    return inputs, main_cache, branch_cache, rows, pads
+    return inputs, rows, pads
 
 
 def _left_pad(tensor: torch.Tensor, n: int, dim: int) -> torch.Tensor:

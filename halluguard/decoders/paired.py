@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from transformers.generation.utils import GenerateDecoderOnlyOutput
 
-from .branch import PairedBranch
+from .branch import PairedBranch, last_logits
 
 
 @dataclass
@@ -163,7 +163,7 @@ def paired_sample(
             outputs, model_kwargs, is_encoder_decoder=False
         )
 
-        logits = outputs.logits[:, -1].to(copy=True, dtype=torch.float32, device=input_ids.device)
+        logits = last_logits(outputs, input_ids.device)
         plan.branch.pending = logits[half:]
         own_ids = input_ids[:half, extra:]
         next_scores = logits_processor(own_ids, logits[:half])

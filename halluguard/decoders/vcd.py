@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from .contrast import ContrastiveLogitsProcessor, contrast
+from .distortions import noise_coefficients
 
 
 class VCDLogitsProcessor(ContrastiveLogitsProcessor):
@@ -51,8 +52,7 @@ class VCDLogitsProcessor(ContrastiveLogitsProcessor):
     ):
         if alpha < 0 or not 0 <= beta <= 1:
             raise ValueError(f"VCD needs alpha >= 0 and 0 <= beta <= 1, got alpha={alpha}, beta={beta}")
-        if not 0 <= int(noise_step) < 1000:
-            raise ValueError(f"noise_step must be in [0, 999], got {noise_step}")
+        noise_coefficients(noise_step)  # checks the step
         self.alpha, self.beta, self.noise_step, self.seed = float(alpha), float(beta), int(noise_step), seed
         super().__init__(model, inputs, branch=branch, renormalize=renormalize)
 
