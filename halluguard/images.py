@@ -58,7 +58,10 @@ class ImageRef:
         if self._pil is None:
             if self.path is None:
                 raise RecordError(f"no image file for key {self.key!r}: pass 'image' in the record", "image")
-            self._pil = decode_image(self._read(), self.path)
+            data = self._read()
+            self._pil = decode_image(data, self.path)
+            if self._sha1 is None:  # the bytes are at hand: hash them now rather than read the file again
+                self._sha1 = hashlib.sha1(data).hexdigest()
         return self._pil
 
     def validate(self) -> None:

@@ -201,13 +201,20 @@ class AtomicJsonlWriter:
         return state
 
     def write(self, record: dict[str, Any], corrected: bool = False) -> None:
-        self._out.write(dumps(record))
-        self.counts["written"] += 1
-        self.counts["corrected"] += int(corrected)
+        self.write_line(dumps(record), corrected=corrected)
 
     def write_error(self, error: ErrorRecord) -> None:
-        self._err.write(dumps(error.to_json()))
-        self.counts["errors"] += 1
+        self.write_line(dumps(error.to_json()), error=True)
+
+    def write_line(self, line: bytes, *, error: bool = False, corrected: bool = False) -> None:
+        """Write one line already serialised with :func:`dumps` (to the errors file when ``error``)."""
+        if error:
+            self._err.write(line)
+            self.counts["errors"] += 1
+        else:
+            self._out.write(line)
+            self.counts["written"] += 1
+            self.counts["corrected"] += int(corrected)
 
     def checkpoint(self, lines_done: int) -> None:
         """Make everything written so far durable and remember how far the input was consumed."""

@@ -184,11 +184,11 @@ def _process(chunk, corrector: Corrector, store: ImageStore, writer: AtomicJsonl
             refs.append(store.get(parsed))
             answers.append(parsed)
         except RecordError as exc:
-            outcomes[number] = _error(parsed, exc, raws[number], source)
+            outcomes[number] = record_error(parsed, exc, raws[number], source)
     results = _correct_isolated(corrector, answers, refs)
     for answer, result in zip(answers, results):
         if isinstance(result, RecordError):
-            outcomes[answer.line] = _error(answer, result, raws[answer.line], source)
+            outcomes[answer.line] = record_error(answer, result, raws[answer.line], source)
         else:
             outcomes[answer.line] = {**answer.record, **result.to_json()}
     for number, _, _ in chunk:
@@ -216,7 +216,8 @@ def _correct_isolated(corrector: Corrector, answers: list[Answer], refs: list[Im
     return results
 
 
-def _error(answer: Answer, exc: RecordError, raw: bytes, source: str) -> ErrorRecord:
+def record_error(answer: Answer, exc: RecordError, raw: bytes, source: str) -> ErrorRecord:
+    """The error line of an answer that failed (its raw line and source file kept)."""
     return ErrorRecord(answer.line, answer.id, exc.reason, exc.field, raw.decode("utf-8"), source)
 
 

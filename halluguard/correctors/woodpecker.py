@@ -106,7 +106,7 @@ class Woodpecker:
             RecordError("no 'image' or 'image_id': this answer cannot be checked against its image", "image")
         ] * len(images)
         if wanted:
-            queries = [sorted(_claimed_labels(claims[i])) for i, _ in wanted]
+            queries = [sorted(claimed_labels(claims[i])) for i, _ in wanted]
             found = self.detector.detect_each([image for _, image in wanted], queries)
             for (i, _), result in zip(wanted, found):
                 results[i] = result
@@ -142,7 +142,13 @@ class Woodpecker:
     # -- the three together, as the local pipeline calls them ------------------------------------
     def correct(self, answers: Sequence[Answer], images: Sequence[ImageRef | None]) -> list[Correction | RecordError]:
         claims = self.extract([a.text for a in answers])
-        detections = self.detect(images, claims)
+        return self.settle_each(answers, claims, self.detect(images, claims), images)
+
+    def settle_each(self, answers: Sequence[Answer], claims: Sequence[list[Claim]],
+                    detections: Sequence[Detections | RecordError],
+                    images: Sequence[ImageRef | None]) -> list[Correction | RecordError]:
+        """:meth:`settle` for each answer; a failed detection, or a :class:`RecordError` while
+        settling, is that answer's result."""
         results: list[Correction | RecordError] = []
         for answer, answer_claims, found, image in zip(answers, claims, detections, images):
             if isinstance(found, RecordError):
@@ -155,7 +161,9 @@ class Woodpecker:
         return results
 
 
-def _claimed_labels(claims: Sequence[Claim]) -> set[str]:
+def claimed_labels(claims: Sequence[Claim]) -> set[str]:
+    """The labels an answer's claims name (objects and the targets of relations): what an
+    open-vocabulary detector is asked to look for."""
     labels = {c.label for c in claims}
     labels.update(c.target for c in claims if c.target)
     return labels

@@ -30,8 +30,9 @@ from typing import Any
 
 from halluguard.images import ImageRef
 from halluguard.io import AtomicJsonlWriter, ErrorRecord, dumps, fingerprint, parse_line
-from halluguard.pipeline import ImageStore, PassThrough, Summary, checks_nothing, run_options
-from halluguard.records import Answer, Claim, Correction, RecordError
+from halluguard.correctors.woodpecker import claimed_labels
+from halluguard.pipeline import ImageStore, PassThrough, Summary, checks_nothing, record_error, run_options
+from halluguard.records import Answer, Correction, RecordError
 
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -162,7 +163,7 @@ class ImageStage(_Stage):
         claims = self.corrector.extract([a.text for a in answers]) if self.asks_labels else [[] for _ in answers]
         for i, ref, answer_claims in zip(slots, refs, claims):
             out[i].update(sha1=ref.sha1, image_path=str(ref.path or ""), image_key=ref.key or "",
-                          labels=json.dumps(sorted(_labels(answer_claims))))
+                          labels=json.dumps(sorted(claimed_labels(answer_claims))))
         return _columns(rows, out)
 
 
@@ -203,18 +204,11 @@ class SettleStage(_Stage):
             results = self.corrector.correct([answers[i] for i in good], [refs[i] for i in good])
         else:
             claims = self.corrector.extract([answers[i].text for i in good])  # type: ignore[union-attr]
-            results = []
-            for i, answer_claims in zip(good, claims):
-                found = self.detections[rows[i]["sha1"]] if refs[i] is not None else \
-                    self.corrector.detect([None], [answer_claims])[0]
-                try:
-                    if isinstance(found, RecordError):
-                        raise found
-                    results.append(self.corrector.settle(answers[i], answer_claims, found, refs[i]))
-                except RecordError as exc:
-                    results.append(exc)
+            found = [self.detections[rows[i]["sha1"]] if refs[i] is not None else
+                     self.corrector.detect([None], [answer_claims])[0] for i, answer_claims in zip(good, claims)]
+            results = self.corrector.settle_each([answers[i] for i in good], claims, found, [refs[i] for i in good])
         outcome = dict(zip(good, results))
-        lines, failed = [], []
+        lines, failed, corrected = [], [], []
         for i, row in enumerate(rows):
             result = outcome.get(i)
             if result is None:
@@ -224,8 +218,9 @@ class SettleStage(_Stage):
             else:
                 lines.append(dumps({**answers[i].record, **result.to_json()}))  # type: ignore[union-attr]
             failed.append(not isinstance(result, Correction))
+            corrected.append(isinstance(result, Correction) and bool(result.edits))
         return {"source": [r["source"] for r in rows], "line": [r["line"] for r in rows],
-                "is_error": failed, "out": lines}
+                "is_error": failed, "corrected": corrected, "out": lines}
 
 
 def asks_labels(detector: Any) -> bool:
@@ -318,14 +313,11 @@ def fix_files(
                         num_gpus=num_gpus, concurrency=concurrency, stats=stats)
     try:
         for batch in fixed.iter_batches(batch_size=1024, batch_format="numpy"):
-            for source, line, is_error, out in zip(batch["source"], batch["line"], batch["is_error"], batch["out"]):
+            columns = (batch["source"], batch["line"], batch["is_error"], batch["corrected"], batch["out"])
+            for source, line, is_error, corrected, out in zip(*columns):
                 writer = writers[str(source)]
                 writer.lines_done = int(line)
-                record = json.loads(bytes(out))
-                if is_error:
-                    writer.write_error(ErrorRecord(**record))
-                else:
-                    writer.write(record, corrected=bool(record.get("edits")))
+                writer.write_line(bytes(out), error=bool(is_error), corrected=bool(corrected))
         for writer in writers.values():
             writer.commit()
     finally:
@@ -336,14 +328,8 @@ def fix_files(
 
 # -- helpers ---------------------------------------------------------------------------------------
 
-def _labels(claims: list[Claim]) -> set[str]:
-    return {c.label for c in claims} | {c.target for c in claims if c.target}
-
-
 def _error_line(answer: Answer, exc: RecordError, row: dict[str, Any]) -> bytes:
-    error = ErrorRecord(answer.line, answer.id, exc.reason, exc.field, bytes(row["raw"]).decode("utf-8"),
-                        str(row["source"]))
-    return dumps(error.to_json())
+    return dumps(record_error(answer, exc, bytes(row["raw"]), str(row["source"])).to_json())
 
 
 def _pool(concurrency: int) -> Any:
