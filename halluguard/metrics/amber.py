@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from halluguard.metrics.coco_vocabulary import singularize, tokenize
-from halluguard.metrics.pope import parse_answer
+from halluguard.metrics.pope import parse_answer, pope_parts
 from halluguard.metrics.runs import MetricRun, Run, UsageError, load_json_or_jsonl
 
 __all__ = ["AmberData", "amber_scores", "evaluate_run", "load_amber"]
@@ -179,20 +179,10 @@ def _rate(num: float, den: float) -> float:
 
 
 def _discriminative_parts(pairs: list[tuple[str | None, str]]) -> dict[str, tuple[list[float], list[float]]]:
-    acc, pre, rec, f1 = ([], []), ([], []), ([], []), ([], [])
-    for pred, truth in pairs:
-        tp = pred == "no" and truth == "no"
-        fp = pred == "no" and truth == "yes"
-        fn = pred != "no" and truth == "no"
-        acc[0].append(float(pred == truth))
-        acc[1].append(1.0)
-        pre[0].append(float(tp))
-        pre[1].append(float(pred == "no"))
-        rec[0].append(float(tp))
-        rec[1].append(float(truth == "no"))
-        f1[0].append(2.0 * tp)
-        f1[1].append(2.0 * tp + fp + fn)
-    return {"accuracy": acc, "precision": pre, "recall": rec, "f1": f1}
+    """POPE's parts with "no" as the positive answer (AMBER's discriminative metrics), no yes-ratio."""
+    parts = pope_parts([p for p, _ in pairs], [t for _, t in pairs], positive="no")
+    del parts["yes_ratio"]
+    return parts
 
 
 def _summarise(parts: dict[str, tuple[list[float], list[float]]]) -> dict[str, float]:

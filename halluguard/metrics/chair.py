@@ -130,10 +130,12 @@ class ChairResult:
         return sum(s.n_words for s in self.captions) / self.n if self.n else float("nan")
 
     def summary(self) -> dict[str, Any]:
+        rates = {}
+        for name, (num, den) in self.parts().items():  # the parts once, not once per rate
+            total = sum(den)
+            rates[name] = 100.0 * sum(num) / total if total else float("nan")
         return {
-            "chair_s": self.chair_s,
-            "chair_i": self.chair_i,
-            "recall": self.recall,
+            **rates,
             "n": self.n,
             "avg_words": self.avg_words,
             "mentions": sum(len(s.mentions) for s in self.captions),
@@ -253,16 +255,16 @@ def score_records(
 ) -> tuple[list[CaptionScore], list[dict[str, Any]]]:
     """The per-record half of :func:`evaluate_run` (runs on any slice of a run, e.g. on a cluster)."""
     errors = list(run.errors)
-    pairs = []
+    captions = []
     for rec in run.records:
-        key = record_image_key(rec.record)
+        key = record_image_key(rec.record)  # normalised, as the keys of load_ground_truth are
         if key is None:
             errors.append({"line": rec.line, "reason": "no 'image_id' or 'image' field"})
         elif key not in ground_truth:
             errors.append({"line": rec.line, "reason": f"image {key!r} is not in the annotations"})
         else:
-            pairs.append((key, rec.text))
-    return compute_chair(pairs, ground_truth, standard=standard).captions, errors
+            captions.append(score_caption(rec.text, ground_truth[key], key=key, standard=standard))
+    return captions, errors
 
 
 def finish(name: str, captions: list[CaptionScore], errors: list[dict[str, Any]]) -> MetricRun:

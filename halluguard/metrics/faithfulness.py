@@ -26,11 +26,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from halluguard.metrics.runs import MetricRun, Run, occurrence_keys
+from halluguard.records import CLAIM_KINDS, VERDICTS
 
 __all__ = ["KINDS", "VERDICTS", "evaluate_run", "faithfulness_scores"]
 
-KINDS = ("object", "count", "attribute", "relation")
-VERDICTS = ("supported", "contradicted", "unverifiable")
+KINDS = CLAIM_KINDS
 RATES = ("faithfulness", "supported_share", *KINDS)
 
 

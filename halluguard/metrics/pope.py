@@ -63,20 +63,25 @@ def parse_answer(text: str | None, strict: bool = False) -> str | None:
 
 
 def pope_parts(
-    preds: Sequence[str | None], labels: Sequence[str]
+    preds: Sequence[str | None], labels: Sequence[str], positive: str = "yes"
 ) -> dict[str, tuple[list[float], list[float]]]:
-    """Per-question numerators/denominators of each rate (``None`` predictions count as wrong)."""
+    """Per-question numerators/denominators of each rate (``None`` predictions count as wrong).
+
+    ``positive``: the answer precision, recall and F1 are about (AMBER's discriminative part
+    scores "no", the answer that catches a hallucinated object).
+    """
+    negative = "no" if positive == "yes" else "yes"
     acc, pre, rec, f1, yes = ([], []), ([], []), ([], []), ([], []), ([], [])
     for pred, label in zip(preds, labels):
-        tp = pred == "yes" and label == "yes"
-        fp = pred == "yes" and label == "no"
-        fn = pred != "yes" and label == "yes"
+        tp = pred == positive and label == positive
+        fp = pred == positive and label == negative
+        fn = pred != positive and label == positive
         acc[0].append(float(pred == label))
         acc[1].append(1.0)
         pre[0].append(float(tp))
-        pre[1].append(float(pred == "yes"))
+        pre[1].append(float(pred == positive))
         rec[0].append(float(tp))
-        rec[1].append(float(label == "yes"))
+        rec[1].append(float(label == positive))
         f1[0].append(2.0 * tp)
         f1[1].append(2.0 * tp + fp + fn)
         yes[0].append(float(pred == "yes"))
@@ -297,9 +302,9 @@ def generate_questions(
             else:
                 pool = []
             negative = next((o for o in pool if o not in asked and o not in objs), None)
-            candidates = [o for o in everything if o not in asked and o not in objs]
-            if negative is None and candidates:
-                negative = rng.choice(candidates)
+            if negative is None:
+                candidates = [o for o in everything if o not in asked and o not in objs]
+                negative = rng.choice(candidates) if candidates else None
             if negative is None:
                 continue
             asked.append(negative)
