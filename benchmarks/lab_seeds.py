@@ -55,7 +55,8 @@ def ci_figures(model: Any, detector: Path, threads: int = 2) -> dict[str, Any]:
     greedy = model.caption(data.images)
     out = {"greedy": scoring.score(greedy, data.truths).summary(n_resamples=1000)}
     if evaluate.decoders_available():
-        out["vcd T=500"] = scoring.score(model.caption(data.images, "vcd", noise_step=500), data.truths).rates()
+        method, params = evaluate.METHODS["vcd T=500"]
+        out["vcd T=500"] = scoring.score(model.caption(data.images, method, **params), data.truths).rates()
     with tempfile.TemporaryDirectory(prefix="halluguard-seeds-") as tmp:
         fixed = evaluate.Corrections(data, Path(tmp), detector, weak=False).correct("fixed", greedy)
     out["fixed"] = scoring.score(fixed, data.truths).rates()

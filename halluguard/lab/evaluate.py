@@ -50,6 +50,9 @@ SWEEPS: dict[str, tuple[str, dict[str, Any], str, tuple[float, ...]]] = {
     "m3id alpha=1": ("m3id", {"alpha": 1.0}, "lam", (0.02, 0.1, 0.3)),
 }
 STAGES = ("generated", "fixed", "fixed, weak detector")
+#: the table's rate columns: (key, title)
+COLUMNS = (("chair_i", "CHAIR_i"), ("chair_s", "CHAIR_s"), ("recall", "recall"), ("prior", "prior-driven"),
+           ("control", "control"))
 
 
 class Captioner:
@@ -149,12 +152,10 @@ class LabResults:
 
     def table(self) -> str:
         """The table as fixed-width text: rates in percent with their 95 % intervals."""
-        cols = [("chair_i", "CHAIR_i"), ("chair_s", "CHAIR_s"), ("recall", "recall"),
-                ("prior", "prior-driven"), ("control", "control")]
-        head = f"{'method':<11} {'stage':<21}" + "".join(f" {title:>19}" for _, title in cols) + f" {'words':>6}"
+        head = f"{'method':<11} {'stage':<21}" + "".join(f" {title:>19}" for _, title in COLUMNS) + f" {'words':>6}"
         lines = [head, "-" * len(head)]
         for r in self.rows:
-            cells = "".join(f" {_cell(r, key):>19}" for key, _ in cols)
+            cells = "".join(f" {_cell(r, key):>19}" for key, _ in COLUMNS)
             lines.append(f"{r['method']:<11} {r['stage']:<21}{cells} {r['avg_words']:>6.1f}")
         n = self.meta.get("n_images")
         lines.append(f"n = {n} lab test images ({self.meta.get('prior_breaking', 0)} prior-breaking); "
@@ -164,11 +165,10 @@ class LabResults:
 
     def markdown(self) -> str:
         """The table as Markdown (rates in percent, 95 % intervals in brackets)."""
-        keys = ("chair_i", "chair_s", "recall", "prior", "control")
-        lines = ["| method | stage | CHAIR_i | CHAIR_s | recall | prior-driven | control | words |",
-                 "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        titles = " | ".join(title for _, title in COLUMNS)
+        lines = [f"| method | stage | {titles} | words |", "|" + " --- |" * (len(COLUMNS) + 3)]
         for r in self.rows:
-            cells = " | ".join(_cell(r, k, compact=True) for k in keys)
+            cells = " | ".join(_cell(r, k, compact=True) for k, _ in COLUMNS)
             lines.append(f"| {r['method']} | {r['stage']} | {cells} | {r['avg_words']:.1f} |")
         return "\n".join(lines)
 
