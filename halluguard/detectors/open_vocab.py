@@ -100,14 +100,12 @@ class OpenVocabDetector:
         self.default_queries = list(default_queries) if default_queries else None
         if isinstance(model, (str, Path)):
             self.name = str(model)
-            self.model, self.processor = self._load(self.name)
+            self.model, self.processor = self._load(self.name, processor)
         else:
             if processor is None:
                 raise ValueError("pass the processor along with a model object")
             self.name = type(model).__name__
             self.model, self.processor = model, processor
-        if processor is not None:
-            self.processor = processor
         self.model_type = getattr(self.model.config, "model_type", "owlv2")
         if self.model_type not in SUPPORTED_TYPES:
             raise DetectorError(
@@ -125,7 +123,8 @@ class OpenVocabDetector:
         return f"OpenVocabDetector({self.name!r}, threshold={self.threshold}, device={str(self.device)!r})"
 
     @staticmethod
-    def _load(name: str) -> tuple[Any, Any]:
+    def _load(name: str, processor: Any = None) -> tuple[Any, Any]:
+        """The model at ``name`` and its processor (``processor`` when given: not loaded again)."""
         try:
             from transformers import AutoConfig, AutoProcessor
         except ImportError as exc:
@@ -157,7 +156,8 @@ class OpenVocabDetector:
             )
         try:
             model = Model.from_pretrained(source)
-            processor = AutoProcessor.from_pretrained(source)
+            if processor is None:
+                processor = AutoProcessor.from_pretrained(source)
         except Exception as exc:
             raise DetectorError(
                 f"could not load open-vocabulary model {name!r}: {type(exc).__name__}: {exc}"
