@@ -104,3 +104,22 @@ class ContrastiveLogitsProcessor(LogitsProcessor):
         if self.renormalize:
             out = torch.log_softmax(out, dim=-1)
         return out
+
+
+class PlainContrast(ContrastiveLogitsProcessor):
+    """Base of VCD, ICD and VDD: :func:`contrast` of the two branches with ``alpha`` and ``beta``;
+    ``alpha=0`` turns the method off."""
+
+    def _set_strength(self, alpha: float, beta: float) -> None:
+        if alpha < 0 or not 0 <= beta <= 1:
+            raise ValueError(
+                f"{self.name.upper()} needs alpha >= 0 and 0 <= beta <= 1, got alpha={alpha}, beta={beta}"
+            )
+        self.alpha, self.beta = float(alpha), float(beta)
+
+    @property
+    def enabled(self) -> bool:
+        return self.alpha != 0
+
+    def combine(self, scores, other, step):
+        return contrast(scores, other, self.alpha, self.beta)

@@ -25,12 +25,12 @@ Example::
 
 from __future__ import annotations
 
-from .contrast import ContrastiveLogitsProcessor, contrast
+from .contrast import PlainContrast
 
 DEFAULT_INSTRUCTION = "You are a confused object detector."
 
 
-class ICDLogitsProcessor(ContrastiveLogitsProcessor):
+class ICDLogitsProcessor(PlainContrast):
     """ICD as a ``transformers.LogitsProcessor``.
 
     Args:
@@ -54,8 +54,7 @@ class ICDLogitsProcessor(ContrastiveLogitsProcessor):
         branch=None,
         renormalize: bool = False,
     ):
-        if alpha < 0 or not 0 <= beta <= 1:
-            raise ValueError(f"ICD needs alpha >= 0 and 0 <= beta <= 1, got alpha={alpha}, beta={beta}")
+        self._set_strength(alpha, beta)
         if tokenizer is None:
             raise TypeError(
                 "ICD needs the tokenizer to write its disturbing instruction: pass tokenizer=processor "
@@ -63,20 +62,8 @@ class ICDLogitsProcessor(ContrastiveLogitsProcessor):
             )
         if not instruction.strip():
             raise ValueError("instruction must not be empty")
-        self.alpha, self.beta, self.instruction, self.tokenizer = (
-            float(alpha),
-            float(beta),
-            instruction,
-            tokenizer,
-        )
+        self.instruction, self.tokenizer = instruction, tokenizer
         super().__init__(model, inputs, branch=branch, renormalize=renormalize)
-
-    @property
-    def enabled(self) -> bool:
-        return self.alpha != 0
 
     def distort(self, family, model, inputs: dict) -> dict:
         return family.add_instruction(model, inputs, self.instruction, self.tokenizer)
-
-    def combine(self, scores, other, step):
-        return contrast(scores, other, self.alpha, self.beta)

@@ -28,6 +28,7 @@ Example::
 from __future__ import annotations
 
 from .contrast import ContrastiveLogitsProcessor, m3id
+from .vdd import VDDLogitsProcessor
 
 
 class M3IDLogitsProcessor(ContrastiveLogitsProcessor):
@@ -60,8 +61,7 @@ class M3IDLogitsProcessor(ContrastiveLogitsProcessor):
     def enabled(self) -> bool:
         return self.lam != 0 and self.alpha != 0
 
-    def distort(self, family, model, inputs: dict) -> dict:
-        return family.drop_image(model, inputs)
+    distort = VDDLogitsProcessor.distort  # the prompt without the image
 
     def combine(self, scores, other, step):
         return m3id(scores, other, step, self.lam, self.alpha)

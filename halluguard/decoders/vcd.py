@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import torch
 
-from .contrast import ContrastiveLogitsProcessor, contrast
+from .contrast import PlainContrast
 from .distortions import noise_coefficients
 
 
-class VCDLogitsProcessor(ContrastiveLogitsProcessor):
+class VCDLogitsProcessor(PlainContrast):
     """VCD as a ``transformers.LogitsProcessor`` (see the module docstring for the formula and source).
 
     Args:
@@ -50,15 +50,10 @@ class VCDLogitsProcessor(ContrastiveLogitsProcessor):
         branch=None,
         renormalize: bool = False,
     ):
-        if alpha < 0 or not 0 <= beta <= 1:
-            raise ValueError(f"VCD needs alpha >= 0 and 0 <= beta <= 1, got alpha={alpha}, beta={beta}")
+        self._set_strength(alpha, beta)
         noise_coefficients(noise_step)  # checks the step
-        self.alpha, self.beta, self.noise_step, self.seed = float(alpha), float(beta), int(noise_step), seed
+        self.noise_step, self.seed = int(noise_step), seed
         super().__init__(model, inputs, branch=branch, renormalize=renormalize)
-
-    @property
-    def enabled(self) -> bool:
-        return self.alpha != 0
 
     def generator_for(self, device) -> torch.Generator:
         generator = torch.Generator(device=device)
@@ -70,6 +65,3 @@ class VCDLogitsProcessor(ContrastiveLogitsProcessor):
 
     def distort(self, family, model, inputs: dict) -> dict:
         return family.noise(inputs, self.noise_step, self.generator_for)
-
-    def combine(self, scores, other, step):
-        return contrast(scores, other, self.alpha, self.beta)

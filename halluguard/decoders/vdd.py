@@ -18,10 +18,10 @@ Example::
 
 from __future__ import annotations
 
-from .contrast import ContrastiveLogitsProcessor, contrast
+from .contrast import PlainContrast
 
 
-class VDDLogitsProcessor(ContrastiveLogitsProcessor):
+class VDDLogitsProcessor(PlainContrast):
     """VDD as a ``transformers.LogitsProcessor``; ``alpha`` and ``beta`` as for VCD."""
 
     name = "vdd"
@@ -36,17 +36,8 @@ class VDDLogitsProcessor(ContrastiveLogitsProcessor):
         branch=None,
         renormalize: bool = False,
     ):
-        if alpha < 0 or not 0 <= beta <= 1:
-            raise ValueError(f"VDD needs alpha >= 0 and 0 <= beta <= 1, got alpha={alpha}, beta={beta}")
-        self.alpha, self.beta = float(alpha), float(beta)
+        self._set_strength(alpha, beta)
         super().__init__(model, inputs, branch=branch, renormalize=renormalize)
-
-    @property
-    def enabled(self) -> bool:
-        return self.alpha != 0
 
     def distort(self, family, model, inputs: dict) -> dict:
         return family.drop_image(model, inputs)
-
-    def combine(self, scores, other, step):
-        return contrast(scores, other, self.alpha, self.beta)
