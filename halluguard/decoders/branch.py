@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from . import compat
 from .distortions import ROW_KEYS
 
 #: Row-aligned model kwargs that follow the rows when beams are reordered (batch dim 0).
@@ -32,27 +33,15 @@ class BranchError(RuntimeError):
     """The second branch cannot follow the main decoding loop."""
 
 
-@contextmanager
-def preserved_state(model):
-    """Keep mutable per-call model state (Qwen's ``rope_deltas``) as it was before the block."""
-    holders = [
-        m for m in (model, getattr(model, "model", None)) if m is not None and hasattr(m, "rope_deltas")
-    ]
-    saved = [m.rope_deltas for m in holders]
-    try:
-        yield
-    finally:
-        for holder, value in zip(holders, saved):
-            holder.rope_deltas = value
-
-
 @dataclass
 class Prepared:
-    """What ``generate`` prepares before its loop: the ids, its generation config and model kwargs."""
+    """What ``generate`` prepares before its loop: the ids, its generation config and model kwargs,
+    and the branch's own cache (also in ``model_kwargs``, under the name the release uses)."""
 
     input_ids: torch.Tensor
     generation_config: Any
     model_kwargs: dict = field(default_factory=dict)
+    cache: Any = None
 
 
 def capture(
@@ -62,15 +51,22 @@ def capture(
     return Prepared(input_ids, generation_config, model_kwargs)
 
 
-def prepare(model, inputs: dict) -> Prepared:
-    """Let ``model.generate`` prepare ``inputs`` (cache, positions, image features) and return them."""
+def prepare(model, inputs: dict, expand: int = 1) -> Prepared:
+    """Let ``model.generate`` prepare ``inputs`` (positions, token types, each row repeated ``expand``
+    times as for beams or several return sequences) around a cache of our own, and return them."""
     config = copy.deepcopy(model.generation_config)
     config.max_new_tokens, config.max_length, config.min_new_tokens, config.min_length = 1, None, None, None
-    config.num_beams, config.num_return_sequences, config.do_sample = 1, 1, False
-    config.return_dict_in_generate = False
-    config.cache_implementation = None
-    with preserved_state(model):
-        return model.generate(**inputs, generation_config=config, custom_generate=capture)
+    config.num_beams = config.num_return_sequences = expand  # generate repeats each row this often
+    config.do_sample, config.return_dict_in_generate, config.cache_implementation = False, False, None
+    cache = compat.new_cache(model)
+    with compat.preserved_state(model):
+        prepared = model.generate(
+            **inputs, generation_config=config, custom_generate=capture, **{compat.cache_keyword(model): cache}
+        )
+    if compat.find_cache(prepared.model_kwargs) is not cache:
+        raise compat.broken("generate did not pass the cache it was given on to its decoding loop")
+    prepared.cache = cache
+    return prepared
 
 
 def last_logits(outputs, device) -> torch.Tensor:
@@ -79,11 +75,16 @@ def last_logits(outputs, device) -> torch.Tensor:
 
 
 class SequentialBranch:
-    """The distorted input decoded alongside the main loop, one cached forward per step.
+    """The distorted input decoded alongside the main loop, with a KV cache of its own.
 
     ``logits(input_ids)`` takes the main loop's current ids (prompt and generated tokens) and
     returns this branch's next-token logits for the same rows. A call with ids no longer than the
-    previous call's starts over (a new ``generate`` call).
+    previous call's starts over (a new ``generate`` call). The branch steps in one of two ways:
+
+    - by itself, when the processor asks (``logits`` runs a cached forward; beams are followed by
+      comparing the rows with the previous call's);
+    - inside the main forward (``fused.py``): ``step_inputs`` / ``finish_step`` around a joint
+      forward, and ``reorder`` whenever generate reorders the main cache's beams.
     """
 
     def __init__(self, model, inputs: dict):
@@ -95,36 +96,63 @@ class SequentialBranch:
     def reset(self) -> None:
         self.state: Prepared | None = None
         self.previous: torch.Tensor | None = None
-        self.pending: tuple[torch.Tensor, torch.Tensor] | None = None  # (ids, logits) of a fused step
-        self._busy = False  # inside this branch's own forward
+        self.pending: tuple[torch.Tensor, torch.Tensor] | None = None  # (tokens, logits) of a fused step
+        self.fused = False  # steps come from the main forward (fused.py), not from ``logits``
+        self.busy = False  # inside this branch's own forward
 
     def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
         pending, self.pending = self.pending, None
-        if pending is not None and pending[0].shape == input_ids.shape and torch.equal(pending[0], input_ids):
-            self.previous = pending[0]  # already a copy of these ids
-            return pending[1].to(input_ids.device)
+        if pending is not None:
+            tokens, logits = pending
+            if tokens.shape[0] != input_ids.shape[0] or not torch.equal(tokens, input_ids[:, -1:]):
+                raise BranchError(
+                    "the contrast branch stepped on other tokens than the logits processor sees; "
+                    "use one processor per generate call"
+                )
+            self.previous = input_ids.clone()
+            return logits.to(input_ids.device)
         if self.previous is None or input_ids.shape[1] <= self.previous.shape[1]:
             logits = self._start(input_ids)
+        elif self.fused:
+            raise BranchError(
+                f"transformers {compat.VERSION} ran a decoding step without the model forward the contrast "
+                "branch rides on; report it with this message"
+            )
         else:
             logits = self._advance(input_ids)
         self.previous = input_ids.clone()
         return logits
 
     # -- fused steps (fused.py): this branch's step inside the main forward ------------------
-    def can_fuse(self, input_ids: torch.Tensor) -> bool:
-        """Whether the main step on ``input_ids`` is this branch's next step."""
-        return not self._busy and self.state is not None and self._follows(input_ids)
+    @property
+    def started(self) -> bool:
+        return self.state is not None
 
-    def fused_inputs(self, input_ids: torch.Tensor, prepare) -> dict:
-        """Advance to ``input_ids`` (following reordered beams) and return this step's model inputs."""
-        self._append(input_ids)
-        with preserved_state(self.model):
-            return prepare(self.state.input_ids, next_sequence_length=1, **self.state.model_kwargs)
+    def step_inputs(self, tokens: torch.Tensor) -> dict:
+        """Take the main loop's new ``tokens`` (rows, 1) and return this step's model inputs."""
+        state = self.state
+        state.input_ids = torch.cat([state.input_ids, tokens.to(state.input_ids.device)], dim=-1)
+        with compat.preserved_state(self.model):
+            return compat.step_inputs(self.model, state.input_ids, state.model_kwargs)
 
-    def fused_outputs(self, input_ids: torch.Tensor, logits: torch.Tensor, outputs) -> None:
-        """Take this step's logits and cache (``outputs.past_key_values``), for the processor's next call."""
-        self.state.model_kwargs = self.model._update_model_kwargs_for_generation(outputs, self.state.model_kwargs)
-        self.pending = (input_ids.clone(), logits[:, -1].to(copy=True, dtype=torch.float32))
+    def finish_step(self, tokens: torch.Tensor, logits: torch.Tensor, outputs=None) -> None:
+        """Take this step's logits (the cache, ours, was updated in place), for the processor's next call."""
+        self.state.model_kwargs = compat.advance(self.model, self.state.model_kwargs, outputs)
+        self.pending = (tokens.clone(), logits[:, -1].to(copy=True, dtype=torch.float32))
+
+    def reorder(self, beam_idx: torch.Tensor) -> None:
+        """Follow generate's reordering of the main rows (beam search), before the next step."""
+        if self.state is not None:
+            self._reorder(beam_idx)
+
+    @contextmanager
+    def own_forward(self):
+        """Mark this branch's own forwards, which fused steps must not take for main steps."""
+        self.busy = True
+        try:
+            yield
+        finally:
+            self.busy = False
 
     # -- internals ----------------------------------------------------------------------------
     def _start(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -132,21 +160,14 @@ class SequentialBranch:
         if rows % self.rows:
             raise BranchError(
                 f"the contrast inputs have {self.rows} rows but generate runs {rows}; "
-                "build the processor from "
-                "the same inputs you pass to generate"
+                "build the processor from the same inputs you pass to generate"
             )
         model = self.model
-        with self._own_forward(), preserved_state(model):
-            state = prepare(model, self.inputs)
-            if rows != self.rows:
-                state.input_ids, state.model_kwargs = model._expand_inputs_for_generation(
-                    expand_size=rows // self.rows,
-                    is_encoder_decoder=False,
-                    input_ids=state.input_ids,
-                    **state.model_kwargs,
-                )
-            outputs = model._prefill(state.input_ids, state.generation_config, state.model_kwargs)
-            state.model_kwargs = model._update_model_kwargs_for_generation(outputs, state.model_kwargs)
+        with self.own_forward(), compat.preserved_state(model):
+            state = prepare(model, self.inputs, expand=rows // self.rows)
+            inputs = compat.step_inputs(model, state.input_ids, state.model_kwargs, first=True)
+            outputs = model(**inputs, return_dict=True)
+            state.model_kwargs = compat.advance(model, state.model_kwargs, outputs)
         self.state = state
         return last_logits(outputs, input_ids.device)
 
@@ -155,17 +176,17 @@ class SequentialBranch:
         if not self._follows(input_ids):
             raise BranchError(
                 f"the contrast branch expected {previous.shape[0]} rows of {previous.shape[1] + 1} tokens, "
-                "got "
-                f"{tuple(input_ids.shape)}; use one processor per generate call"
+                f"got {tuple(input_ids.shape)}; use one processor per generate call"
             )
-        self._append(input_ids)
+        parents = self._parents(input_ids[:, :-1], previous)
+        if parents is not None:
+            self._reorder(parents)
         model = self.model
-        with self._own_forward(), preserved_state(model):
-            model_inputs = model.prepare_inputs_for_generation(
-                state.input_ids, next_sequence_length=1, **state.model_kwargs
-            )
-            outputs = model(**model_inputs, return_dict=True)
-            state.model_kwargs = model._update_model_kwargs_for_generation(outputs, state.model_kwargs)
+        with self.own_forward():
+            inputs = self.step_inputs(input_ids[:, -1:])
+            with compat.preserved_state(model):
+                outputs = model(**inputs, return_dict=True)
+            state.model_kwargs = compat.advance(model, state.model_kwargs, outputs)
         return last_logits(outputs, input_ids.device)
 
     def _follows(self, input_ids: torch.Tensor) -> bool:
@@ -176,23 +197,6 @@ class SequentialBranch:
             and input_ids.shape[0] == previous.shape[0]
             and input_ids.shape[1] == previous.shape[1] + 1
         )
-
-    def _append(self, input_ids: torch.Tensor) -> None:
-        """Follow reordered beams, then take the main loop's new token."""
-        state = self.state
-        parents = self._parents(input_ids[:, :-1], self.previous)
-        if parents is not None:
-            self._reorder(parents)
-        state.input_ids = torch.cat([state.input_ids, input_ids[:, -1:].to(state.input_ids.device)], dim=-1)
-
-    @contextmanager
-    def _own_forward(self):
-        """Mark this branch's own forwards, which fused steps must not take for main steps."""
-        self._busy = True
-        try:
-            yield
-        finally:
-            self._busy = False
 
     def _parents(self, current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor | None:
         """For each row, the previous row it continues (beam search reorders rows); None if unchanged."""
@@ -215,9 +219,7 @@ class SequentialBranch:
     def _reorder(self, parents: torch.Tensor) -> None:
         state = self.state
         kwargs = state.model_kwargs
-        cache = kwargs.get("past_key_values")
-        if cache is not None:
-            cache.reorder_cache(parents.to(state.input_ids.device))
+        state.cache.reorder_cache(parents.to(state.input_ids.device))
         state.input_ids = state.input_ids[parents.to(state.input_ids.device)]
         for key in _ROW_KWARGS:
             if isinstance(kwargs.get(key), torch.Tensor):

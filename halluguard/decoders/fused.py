@@ -2,143 +2,210 @@
 
 A ``SequentialBranch`` needs one forward of the whole model per step; at small batch a forward is
 bound by reading the weights, so a separate second forward nearly doubles the cost of a step.
-``fused_steps(model, branch)`` runs the branch's step inside the forward ``generate`` makes anyway:
-while the block runs, the model's ``forward`` joins the branch's rows (its own input token,
-positions, mask and KV cache, left-padded to one length) to the main rows, hands ``generate`` the
-main rows' output and its own cache, and keeps the branch's logits for the contrast processor,
-which takes them instead of running a forward of its own. ``generate``'s loop is untouched:
-sampling, streamers, stopping criteria, ``num_return_sequences`` and beam search (the branch's
-rows follow the beams, as without fusion) work as before, and the tokens are the same.
+``fused_steps(model, branch, ...)`` runs the branch's step inside the forward ``generate`` makes
+anyway, with two torch forward hooks on the model and a cache of our own for the main rows:
 
-The prefills stay separate (the main one in ``generate``, the branch's at the processor's first call).
-A step that cannot be joined (a cache with other than plain attention layers, inputs the two
-branches do not share, outputs asking for attentions or hidden states) runs two forwards, as
-without fusion: the branch's, then the main one.
+- generate is given that cache (a ``DynamicCache`` whose ``reorder_cache`` also reorders the
+  branch, so the branch follows beam search's reorders exactly, before the next step);
+- the forward pre-hook recognises a decoding step by that cache, joins the branch's rows (the same
+  new token, its own positions, mask and KV cache, left-padded to one length) to the main rows;
+- the forward hook hands ``generate`` the main rows' logits and its cache back, and keeps the
+  branch's logits for the contrast processor, which takes them instead of running a forward.
+
+``generate``'s loop is untouched: sampling, streamers, stopping criteria, ``num_return_sequences``
+and beam search work as before, and the tokens are the same. The prefills stay separate (the main
+one in ``generate``, the branch's at the processor's first call). A step that cannot be joined (a
+cache with other than plain attention layers, inputs the two branches do not share, outputs asking
+for attentions or hidden states) runs the branch's forward alone, then the main one, and says so
+once; where the main cache cannot be ours (a ``cache_implementation`` was asked for, or no cache),
+the processor steps the branch itself, and that is said once too. The hooks are removed and the
+cache becomes a plain ``DynamicCache`` again when the block ends, also on errors.
 """
 
 from __future__ import annotations
 
-import functools
+import warnings
 from contextlib import contextmanager
 from typing import Any
 
 import torch
-from transformers.cache_utils import DynamicCache, DynamicLayer
-from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers.cache_utils import Cache, DynamicCache
 
-from .branch import SequentialBranch, preserved_state
+from . import compat
+from .branch import SequentialBranch
+from .distortions import ROW_KEYS
 
-#: model inputs of a decoding step that carry no rows (taken from the main call)
-_SHARED = ("use_cache", "return_dict", "logits_to_keep")
+#: Tensors along the sequence that a step carries whole (not only the new column): left-padded to join.
+_SEQUENCE_KEYS = tuple(key for key in ROW_KEYS if key != "input_ids")
+_COST = "the branch runs a forward of its own each step (about 2x the cost of a step at small batch)"
+
+
+class FallbackWarning(UserWarning):
+    """A guarded call takes a slower path that gives the same tokens."""
+
+
+def _warn(reason: str) -> None:
+    warnings.warn(
+        compat.describe(f"a contrast branch's steps cannot share the main forward: {reason}", _COST),
+        FallbackWarning,
+        stacklevel=4,
+    )
+
+
+class _FollowedCache(DynamicCache):
+    """generate's cache for the main rows; the branch follows its beam reorders."""
+
+    def reorder_cache(self, beam_idx: torch.LongTensor):
+        super().reorder_cache(beam_idx)
+        follower = self.__dict__.get("follower")
+        if follower is not None:
+            follower(beam_idx)
+
+    def release(self) -> None:
+        """Become a plain ``DynamicCache`` (what generate returns to the user)."""
+        self.__dict__.pop("follower", None)
+        self.__class__ = DynamicCache
 
 
 @contextmanager
-def fused_steps(model, branch: SequentialBranch):
-    """Within the block, ``model``'s decoding steps also advance ``branch`` (see the module docstring)."""
-    forward, prepare = model.forward, model.prepare_inputs_for_generation
-    seen: dict[str, torch.Tensor] = {}
+def fused_steps(model, branch: SequentialBranch, config, image_keys: tuple[str, ...] = ()):
+    """Within the block, ``model``'s decoding steps also advance ``branch`` (see the module docstring).
 
-    @functools.wraps(prepare)  # generate reads the signatures of both to validate its arguments
-    def capture(input_ids, *args, **kwargs):
-        seen["ids"] = input_ids
-        return prepare(input_ids, *args, **kwargs)
-
-    @functools.wraps(forward)
-    def joint_forward(*args, **kwargs):
-        ids = seen.pop("ids", None)
-        if args or ids is None or not branch.can_fuse(ids):
-            return forward(*args, **kwargs)
-        own = branch.fused_inputs(ids, prepare)
-        joint = _join(kwargs, own, seen.pop("joint", None))
-        if joint is None:  # the branch's step alone, then the main one
-            with preserved_state(model):
-                alone = forward(**{**own, "return_dict": True})
-            branch.fused_outputs(ids, alone.logits, alone)
-            return forward(*args, **kwargs)
-        inputs, rows, pads = joint
-        main_cache, branch_cache = kwargs["past_key_values"], own["past_key_values"]
-        with preserved_state(model):
-            out = forward(**inputs)
-        seen["joint"] = _split(inputs["past_key_values"], main_cache, branch_cache, rows, pads)
-        branch.fused_outputs(ids, out.logits[rows:], CausalLMOutputWithPast(past_key_values=branch_cache))
-        out.logits = out.logits[:rows]
-        out.past_key_values = main_cache
-        return out
-
-    # instance attributes, so that what was there before (accelerate's device hooks wrap ``forward``
-    # this way) comes back afterwards
-    saved = {name: model.__dict__[name] for name in ("forward", "prepare_inputs_for_generation") if name in model.__dict__}
-    model.prepare_inputs_for_generation, model.forward = capture, joint_forward
+    Yields the keyword arguments to add to ``model.generate`` (the cache of the main rows), or an
+    empty dict where steps cannot be fused (then the processor steps the branch, as without fusion).
+    ``image_keys`` are image metadata a decoding step may carry without pixels (dropped when joining).
+    """
+    if config.cache_implementation is not None or config.use_cache is False:
+        why = f"cache_implementation={config.cache_implementation!r}" if config.use_cache is not False else "use_cache=False"
+        _warn(why)
+        yield {}
+        return
+    cache = _FollowedCache(config=model.config.get_text_config(decoder=True))
+    cache.follower = branch.reorder
+    step = _JointStep(branch, cache, image_keys)
+    branch.fused = True
+    hooks = [
+        model.register_forward_pre_hook(step.before, with_kwargs=True),
+        model.register_forward_hook(step.after, with_kwargs=True),
+    ]
     try:
-        yield
+        yield {compat.cache_keyword(model): cache}
     finally:
-        del model.prepare_inputs_for_generation, model.forward
-        for name, value in saved.items():
-            setattr(model, name, value)
+        for hook in hooks:
+            hook.remove()
+        branch.fused = False
+        cache.release()
 
 
-def _plain_layers(cache) -> bool:
-    return isinstance(cache, DynamicCache) and all(type(layer) is DynamicLayer for layer in cache.layers)
+class _JointStep:
+    """The two hooks of a fused call, and what passes from one to the other."""
+
+    def __init__(self, branch: SequentialBranch, cache: DynamicCache, image_keys: tuple[str, ...]):
+        self.branch, self.cache, self.image_keys = branch, cache, image_keys
+        self.open: tuple | None = None  # (tokens, rows, pads, joint cache) between the two hooks
+        self.last: tuple | None = None  # what the previous joint step left (see _split)
+
+    def before(self, module, args, kwargs):
+        branch = self.branch
+        if branch.busy or not branch.started or compat.find_cache(kwargs) is not self.cache:
+            return None
+        if self.cache.get_seq_length() == 0:  # the main prefill
+            return None
+        tokens = kwargs.get("input_ids")
+        if args or not (isinstance(tokens, torch.Tensor) and tokens.ndim == 2 and tokens.shape[1] == 1):
+            raise compat.broken("a decoding step's forward got no new token as input_ids")
+        own = branch.step_inputs(tokens)
+        joint, reason = _join(kwargs, own, self.image_keys, self.last)
+        if joint is None:
+            _warn(reason)
+            with branch.own_forward(), compat.preserved_state(module):
+                alone = module(**own, return_dict=True)
+            branch.finish_step(tokens, alone.logits, alone)
+            return None
+        inputs, rows, pads = joint
+        self.open = (tokens, rows, pads, compat.find_cache(inputs))
+        return args, inputs
+
+    def after(self, module, args, kwargs, output):
+        if self.open is None:
+            return None
+        tokens, rows, pads, joint = self.open
+        self.open = None
+        branch_cache = self.branch.state.cache
+        self.last = _split(joint, self.cache, branch_cache, rows, pads)
+        self.branch.finish_step(tokens, output.logits[rows:])
+        output.logits = output.logits[:rows]
+        key = compat.cache_key(output)
+        if key is not None:
+            output[key] = self.cache
+        return output
 
 
-def _join(main: dict, own: dict, last: tuple | None = None) -> tuple[dict, int, tuple[int, int]] | None:
-    """``(inputs, rows, pads)`` of the joint step ``[main; branch]``, or None when the two steps cannot
-    share a forward (``rows``: the main rows; ``pads``: each branch's left padding in the joint cache).
+def _join(main: dict, own: dict, image_keys, last) -> tuple[Any, str]:
+    """``((inputs, rows, pads), "")`` for the joint step ``[main; branch]``, or ``(None, reason)``
+    (``rows``: the main rows; ``pads``: each branch's left padding in the joint cache).
 
     ``last`` is what the previous joint step left (:func:`_split`): when both caches still hold its
     views (no beam reordered them), its joint cache is used again instead of padding both anew.
     """
     if main.get("output_attentions") or main.get("output_hidden_states"):
-        return None
-    main_cache, branch_cache = main.get("past_key_values"), own.get("past_key_values")
-    if not (_plain_layers(main_cache) and _plain_layers(branch_cache)):
-        return None
+        return None, "attentions or hidden states were asked for"
+    main_cache, branch_cache = compat.find_cache(main), compat.find_cache(own)
+    if not (compat.plain_layers(main_cache) and compat.plain_layers(branch_cache)):
+        return None, "a cache has other than plain attention layers (sliding window, static, quantized)"
     if len(main_cache.layers) != len(branch_cache.layers) or not main_cache.layers:
-        return None
-    keys = {k for k, v in main.items() if v is not None} | {k for k, v in own.items() if v is not None}
-    ids = (main.get("input_ids"), own.get("input_ids"))
-    if not all(isinstance(t, torch.Tensor) and t.ndim == 2 and t.shape[1] == 1 for t in ids):
-        return None
-    rows = ids[0].shape[0]
-    if ids[1].shape[0] != rows:
-        return None
+        return None, "the two caches have different layers"
+    rows = main["input_ids"].shape[0]
+    if not (isinstance(own.get("input_ids"), torch.Tensor) and own["input_ids"].shape == (rows, 1)):
+        return None, "the branch's step has other input ids than the main step"
     past = (main_cache.get_seq_length(), branch_cache.get_seq_length())
     width = max(past)
     pads = (width - past[0], width - past[1])
+    step_has_pixels = any(isinstance(d.get("pixel_values"), torch.Tensor) for d in (main, own))
+    inputs: dict[str, Any] = {}
     masks = [d.get("attention_mask") for d in (main, own)]
     if any(m is not None for m in masks) or pads != (0, 0):  # generate leaves out an all-ones mask
-        keys.add("attention_mask")
-        masks = [m if m is not None else torch.ones(rows, n + 1, dtype=torch.long, device=main["input_ids"].device)
-                 for m, n in zip(masks, past)]
-    inputs: dict[str, Any] = {k: main[k] for k in _SHARED if k in main}
-    for key in keys - set(_SHARED) - {"past_key_values"}:
-        a, b = (masks[0], masks[1]) if key == "attention_mask" else (main.get(key), own.get(key))
-        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
-            return None
-        if key == "attention_mask":
-            if a.ndim != 2 or b.ndim != 2:
-                return None
+        masks = [
+            m if m is not None else torch.ones(rows, n + 1, dtype=torch.long, device=main["input_ids"].device)
+            for m, n in zip(masks, past)
+        ]
+        if any(m.ndim != 2 for m in masks):
+            return None, "an attention mask is not 2-D"
+        inputs["attention_mask"] = torch.cat([_left_pad(masks[0], pads[0], 1), _left_pad(masks[1], pads[1], 1)])
+    for key in {k for k, v in main.items() if v is not None} | {k for k, v in own.items() if v is not None}:
+        a, b = main.get(key), own.get(key)
+        if key == "attention_mask" or isinstance(a, Cache) or isinstance(b, Cache):
+            continue
+        if key in image_keys and key != "pixel_values" and not step_has_pixels:
+            continue  # image metadata without pixels: unused in a decoding step
+        if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
+            if a is not None and b is not None and a != b:
+                return None, f"the two steps disagree on {key}"
+            inputs[key] = a if a is not None else b
+        elif not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+            return None, f"only one of the two steps has {key}"
+        elif key in _SEQUENCE_KEYS and a.ndim == b.ndim == 2 and (a.shape[1], b.shape[1]) == (past[0] + 1, past[1] + 1):
             inputs[key] = torch.cat([_left_pad(a, pads[0], 1), _left_pad(b, pads[1], 1)])
         elif key == "position_ids" and a.ndim == 3:  # Qwen's M-RoPE: (sections, rows, length)
             if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[2]:
-                return None
+                return None, "the two steps' M-RoPE positions differ in shape"
             inputs[key] = torch.cat([a, b], dim=1)
         elif a.shape == b.shape and a.shape[0] == rows:
             inputs[key] = torch.cat([a, b])
         else:
-            return None
+            return None, f"the two steps' {key} cannot be stacked ({tuple(a.shape)} and {tuple(b.shape)})"
+    key = compat.cache_key(main)
     if last is not None and last[1] == pads and _same(last[2], _views(main_cache, branch_cache)):
-        inputs["past_key_values"] = last[0]
-        return inputs, rows, pads
-    joint = DynamicCache()
-    for index, (m, o) in enumerate(zip(main_cache.layers, branch_cache.layers)):
-        joint.update(
-            torch.cat([_left_pad(m.keys, pads[0], 2), _left_pad(o.keys, pads[1], 2)]),
-            torch.cat([_left_pad(m.values, pads[0], 2), _left_pad(o.values, pads[1], 2)]),
-            index,
+        inputs[key] = last[0]
+        return (inputs, rows, pads), ""
+    inputs[key] = compat.cache_from_tensors(
+        (
+            torch.cat([_left_pad(mk, pads[0], 2), _left_pad(bk, pads[1], 2)]),
+            torch.cat([_left_pad(mv, pads[0], 2), _left_pad(bv, pads[1], 2)]),
         )
-    inputs["past_key_values"] = joint
-    return inputs, rows, pads
+        for (mk, mv), (bk, bv) in zip(compat.layer_tensors(main_cache), compat.layer_tensors(branch_cache))
+    )
+    return (inputs, rows, pads), ""
 
 
 def _left_pad(tensor: torch.Tensor, n: int, dim: int) -> torch.Tensor:
@@ -155,15 +222,19 @@ def _split(joint, main_cache, branch_cache, rows: int, pads: tuple[int, int]) ->
 
     Returns what the next step needs to reuse the joint cache: ``(joint, pads, views)``.
     """
-    for j, m, o in zip(joint.layers, main_cache.layers, branch_cache.layers):
-        m.keys, m.values = j.keys[:rows, :, pads[0]:], j.values[:rows, :, pads[0]:]
-        o.keys, o.values = j.keys[rows:, :, pads[1]:], j.values[rows:, :, pads[1]:]
+    tensors = compat.layer_tensors(joint)
+    compat.set_layer_tensors(main_cache, [(k[:rows, :, pads[0]:], v[:rows, :, pads[0]:]) for k, v in tensors])
+    compat.set_layer_tensors(branch_cache, [(k[rows:, :, pads[1]:], v[rows:, :, pads[1]:]) for k, v in tensors])
     return joint, pads, _views(main_cache, branch_cache)
 
 
 def _views(main_cache, branch_cache) -> list[torch.Tensor]:
     """Both caches' tensors (a beam reorder or any other update replaces them)."""
-    return [t for m, o in zip(main_cache.layers, branch_cache.layers) for t in (m.keys, m.values, o.keys, o.values)]
+    return [
+        t
+        for (mk, mv), (bk, bv) in zip(compat.layer_tensors(main_cache), compat.layer_tensors(branch_cache))
+        for t in (mk, mv, bk, bv)
+    ]
 
 
 def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:

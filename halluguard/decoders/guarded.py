@@ -22,6 +22,7 @@ guarded call as before it, and the same seed gives the same output.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 import torch
 from transformers import LogitsProcessorList
 
+from . import compat
 from .branch import PairedBranch, SequentialBranch
 from .distortions import ROW_KEYS, left_pad
 from .families import UNSUPPORTED_INPUTS, family_of
@@ -147,7 +149,21 @@ class Guarded:
 
     # -- delegation ---------------------------------------------------------------------------
     def __getattr__(self, name: str):
-        return getattr(self.__wrapped__, name)
+        value = getattr(self.__wrapped__, name)
+        if inspect.ismethod(value) and value.__self__ is self.__wrapped__:
+            return self._chained(value)
+        return value
+
+    def _chained(self, method):
+        """The model's method, returning this guarded model where it returns the model (``.to()``,
+        ``.eval()``, ``.half()``, ...), so that chained calls keep the mitigation."""
+
+        @functools.wraps(method)
+        def call(*args, **kwargs):
+            result = method(*args, **kwargs)
+            return self if result is self.__wrapped__ else result
+
+        return call
 
     def __setattr__(self, name: str, value) -> None:
         setattr(self.__wrapped__, name, value)
@@ -184,8 +200,8 @@ class Guarded:
                 branch = SequentialBranch(target, branch_inputs)
                 processor = cls(branch=branch, renormalize=(config.num_beams or 1) > 1, **params)
                 processors = LogitsProcessorList([*user_processors, processor])
-                with fused_steps(target, branch):
-                    return target.generate(**main, **gen_kwargs, logits_processor=processors)
+                with fused_steps(target, branch, config, family.image_keys) as cache:
+                    return target.generate(**main, **gen_kwargs, **cache, logits_processor=processors)
             pair = PairedBranch()
             processors = LogitsProcessorList([*user_processors, cls(branch=pair, **params)])
             return self._batched(family, target, main, branch_inputs, config, gen_kwargs, pair, processors)
@@ -234,6 +250,12 @@ class Guarded:
         for key in ("custom_generate", "assistant_model"):
             if arguments.get(key) is not None:
                 raise GuardError(f"{key} cannot be combined with {self._method.upper()}")
+        given_cache = compat.find_cache(arguments)
+        if given_cache is not None:
+            raise GuardError(
+                f"{self._method.upper()} builds the caches of its call itself; pass no cache "
+                f"(got a {type(given_cache).__name__}), or use cache_implementation to choose its kind"
+            )
         inputs = {}
         for key in (*family.input_keys, "token_type_ids", "mm_token_type_ids"):
             value = arguments.pop(key, None)
@@ -253,8 +275,7 @@ class Guarded:
         processors see) keep the meaning they have for plain ``generate``.
         """
         if config.max_new_tokens is None:
-            max_length = config.max_length or config._get_default_generation_params()["max_length"]
-            gen_kwargs["max_new_tokens"] = max(int(max_length) - prompt_length, 0)
+            gen_kwargs["max_new_tokens"] = max(compat.default_max_length(config) - prompt_length, 0)
             gen_kwargs.pop("max_length", None)
         if config.min_new_tokens:
             gen_kwargs["min_length"] = max(

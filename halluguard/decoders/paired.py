@@ -18,12 +18,13 @@ states lengths as ``max_new_tokens``/``min_length`` so that they mean what they 
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers.generation.utils import GenerateDecoderOnlyOutput
 
+from . import compat
 from .branch import PairedBranch, last_logits
 
 
@@ -55,7 +56,8 @@ def _own_processors(model, plan: PairPlan, config, input_ids, model_kwargs, half
     own_mask = None if mask is None else mask[:half, extra:]
     if own_mask is not None and bool((own_mask == 1).all()):
         own_mask = None  # as generate drops an all-ones mask
-    return model._get_logits_processor(
+    return compat.logits_processors(
+        model,
         generation_config=own_config,
         input_ids_seq_length=own_ids.shape[1],
         encoder_input_ids=own_ids,
@@ -68,25 +70,22 @@ def _own_processors(model, plan: PairPlan, config, input_ids, model_kwargs, half
     )
 
 
-def _own_cache(cache, half: int, extra: int, length: int):
-    """Keep the original rows of the cache, without their extra padding columns."""
-    if cache is None:
+def _own_cache(cache, half: int, extra: int):
+    """Keep the original rows of the cache, without their extra padding columns (None if it cannot)."""
+    cache.batch_select_indices(torch.arange(half))
+    if not extra:
+        return cache
+    if not compat.plain_layers(cache):
+        warnings.warn(
+            compat.describe(
+                "the returned output carries no cache: its rows hold extra padding that only plain "
+                "attention layers can drop",
+                "pass execution='sequential' to get it",
+            ),
+            stacklevel=4,
+        )
         return None
-    keys = next(
-        (
-            layer.keys
-            for layer in getattr(cache, "layers", [])
-            if isinstance(getattr(layer, "keys", None), torch.Tensor)
-        ),
-        None,
-    )
-    cache.batch_select_indices(torch.arange(half, device=None if keys is None else keys.device))
-    if extra:
-        for layer in getattr(cache, "layers", []):
-            keys = getattr(layer, "keys", None)
-            if isinstance(keys, torch.Tensor) and keys.dim() == 4 and keys.shape[2] == length:
-                layer.keys = layer.keys[:, :, extra:]
-                layer.values = layer.values[:, :, extra:]
+    compat.set_layer_tensors(cache, [(k[:, :, extra:], v[:, :, extra:]) for k, v in compat.layer_tensors(cache)])
     return cache
 
 
@@ -102,14 +101,6 @@ def _own_states(states, half: int, extra: int, prefill: bool, attention: bool):
                 own = own[:, extra:]
         out.append(own)
     return tuple(out)
-
-
-def _keep_own_rope_deltas(model, half: int) -> None:
-    """Leave Qwen's per-row M-RoPE offsets as plain ``generate`` would: for the original rows."""
-    for holder in (model, getattr(model, "model", None)):
-        deltas = getattr(holder, "rope_deltas", None)
-        if isinstance(deltas, torch.Tensor) and deltas.shape[0] == 2 * half:
-            holder.rope_deltas = deltas[:half]
 
 
 def paired_sample(
@@ -136,7 +127,7 @@ def paired_sample(
     half = rows // 2
 
     config = generation_config
-    pad_token_id = config._pad_token_tensor
+    pad_token_id = compat.pad_token(config)
     if pad_token_id is not None:
         pad_token_id = pad_token_id.to(input_ids.device)
     return_dict = config.return_dict_in_generate
@@ -151,17 +142,10 @@ def paired_sample(
     if streamer is not None:
         streamer.put(input_ids[:half, extra:].cpu())
 
-    outputs = model._prefill(input_ids, config, model_kwargs)
     prefill = True
     while True:
-        if not prefill:
-            model_inputs = model.prepare_inputs_for_generation(
-                input_ids, next_sequence_length=1, **model_kwargs
-            )
-            outputs = model(**model_inputs, return_dict=True)
-        model_kwargs = model._update_model_kwargs_for_generation(
-            outputs, model_kwargs, is_encoder_decoder=False
-        )
+        outputs = model(**compat.step_inputs(model, input_ids, model_kwargs, first=prefill), return_dict=True)
+        model_kwargs = compat.advance(model, model_kwargs, outputs)
 
         logits = last_logits(outputs, input_ids.device)
         plan.branch.pending = logits[half:]
@@ -198,16 +182,18 @@ def paired_sample(
 
     if streamer is not None:
         streamer.end()
-    _keep_own_rope_deltas(model, half)
+    compat.keep_state_rows(model, half)  # as plain generate leaves it: for the original rows
     sequences = input_ids[:half, extra:]
     if not return_dict:
         return sequences
-    cache = _own_cache(model_kwargs.get("past_key_values"), half, extra, input_ids.shape[1] - 1)
-    return GenerateDecoderOnlyOutput(
+    cache = compat.find_cache(model_kwargs)
+    if cache is None and config.use_cache is not False:
+        raise compat.broken("generate's model kwargs hold no cache after the first step")
+    return compat.decoder_output(
+        None if cache is None else _own_cache(cache, half, extra),
         sequences=sequences,
         scores=scores,
         logits=raw_logits,
         attentions=attentions,
         hidden_states=hidden_states,
-        past_key_values=cache,
     )
