@@ -57,24 +57,48 @@ def install(version: str) -> Path:
     for requirement in _unmet(folder):
         result = _pip("--target", str(folder), "--upgrade", str(requirement))
         if result.returncode:
-            print(f"  transformers {version}: {requirement} is not on the package index; left out", flush=True)
+            print(
+                f"  transformers {version}: {requirement} is not on the package index; left out", flush=True
+            )
     return folder
 
 
 def run(version: str) -> bool:
     start = time.monotonic()
     folder = install(version)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")]),
-           "USE_HUB_KERNELS": "NO"}
-    probe = subprocess.run([sys.executable, "-c", "import transformers; print(transformers.__version__)"],
-                           env=env, capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")]),
+        "USE_HUB_KERNELS": "NO",
+    }
+    probe = subprocess.run(
+        [sys.executable, "-c", "import transformers; print(transformers.__version__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if probe.stdout.strip() != version:
         print(f"transformers {version}: imports as {probe.stdout.strip() or probe.stderr.strip()[-300:]}")
         return False
-    result = subprocess.run([sys.executable, "-m", "pytest", TESTS, "-q", "-p", "no:cacheprovider"],
-                            env=env, cwd=ROOT, capture_output=True, text=True)
-    summary = next((line for line in reversed(result.stdout.splitlines()) if re.search(r"passed|failed|error|no tests", line)), "")
-    print(f"transformers {version}: {summary.strip('= ')} ({time.monotonic() - start:.0f} s with the install)", flush=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", TESTS, "-q", "-p", "no:cacheprovider"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    summary = next(
+        (
+            line
+            for line in reversed(result.stdout.splitlines())
+            if re.search(r"passed|failed|error|no tests", line)
+        ),
+        "",
+    )
+    print(
+        f"transformers {version}: {summary.strip('= ')} ({time.monotonic() - start:.0f} s with the install)",
+        flush=True,
+    )
     if result.returncode == 5:
         print(f"transformers {version}: pytest collected no tests in {TESTS}")
         return False

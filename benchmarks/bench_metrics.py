@@ -26,9 +26,10 @@ def coco500():
 
 def _clear_caches():
     from halluguard.metrics import coco_vocabulary as V
+    from halluguard.metrics import official_text
 
     V.singularize.cache_clear()
-    V.singularize_standard.cache_clear()
+    official_text.singularize.cache_clear()
 
 
 def test_chair_500_captions(benchmark, coco500):

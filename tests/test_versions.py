@@ -32,7 +32,9 @@ def _locked(name: str) -> Version:
 
 def test_ci_tests_the_declared_lower_bound():
     lower = min(Version(spec.version) for spec in _declared().specifier if spec.operator == ">=")
-    assert min(_matrix()) == lower, "TRANSFORMERS_MATRIX must start at the lower bound pyproject.toml declares"
+    assert min(_matrix()) == lower, (
+        "TRANSFORMERS_MATRIX must start at the lower bound pyproject.toml declares"
+    )
 
 
 def test_every_tested_release_is_inside_the_declared_range():

@@ -37,6 +37,8 @@ _LAZY = {
     "family_of": "families",
     "supported_families": "families",
     "UnsupportedModelError": "families",
+    "FallbackWarning": "fused",
+    "CompatibilityError": "compat",
 }
 __all__ = sorted(_LAZY)
 

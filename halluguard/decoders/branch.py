@@ -5,10 +5,11 @@ Two ways to get its next-token logits, behind one interface (``logits(input_ids)
 - ``SequentialBranch`` runs its own cached forward each time a logits processor asks for it (under
   ``guard``, ``fused.py`` joins that forward to the main one and hands the logits over). It is
   prepared by ``model.generate`` itself (a ``custom_generate`` callable that only captures the
-  prepared inputs: cache, position ids, pre-encoded images, Qwen's M-RoPE positions, PaliGemma's
-  token types), and it steps exactly as ``generate``'s own loop does, so the two branches see the
-  same positions and masks. It follows the rows of the main loop: it expands itself for
-  ``num_return_sequences``/``num_beams`` and reorders its cache when beam search reorders beams.
+  prepared inputs: position ids, pre-encoded images, Qwen's M-RoPE positions, PaliGemma's token
+  types) around a ``DynamicCache`` it owns, and it steps exactly as ``generate``'s own loop does
+  (the model's own ``prepare_inputs_for_generation``), so the two branches see the same positions
+  and masks. It follows the rows of the main loop: generate repeats its rows for
+  ``num_return_sequences``/``num_beams``, and its cache is reordered when beam search reorders beams.
 - ``PairedBranch`` holds logits that the paired loop (``paired.py``) computed in the same forward
   as the original rows.
 """
@@ -61,7 +62,10 @@ def prepare(model, inputs: dict, expand: int = 1) -> Prepared:
     cache = compat.new_cache(model)
     with compat.preserved_state(model):
         prepared = model.generate(
-            **inputs, generation_config=config, custom_generate=capture, **{compat.cache_keyword(model): cache}
+            **inputs,
+            generation_config=config,
+            custom_generate=capture,
+            **{compat.cache_keyword(model): cache},
         )
     if compat.find_cache(prepared.model_kwargs) is not cache:
         raise compat.broken("generate did not pass the cache it was given on to its decoding loop")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from contextlib import contextmanager
+
 import torch
 import transformers
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
@@ -40,8 +41,8 @@ class CompatibilityError(RuntimeError):
 
 def broken(what: str) -> CompatibilityError:
     return CompatibilityError(
-        f"transformers {VERSION}: {what}. halluguard's decoders do not support this release yet; "
-        "install a release inside the range halluguard declares (pip install 'transformers<...') "
+        f"transformers {VERSION}: {what}. halluguard's decoders do not support this release yet: "
+        "install one of the releases CI tests (see the README's 'transformers releases') "
         "or report it with this message"
     )
 

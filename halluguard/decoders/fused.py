@@ -76,7 +76,11 @@ def fused_steps(model, branch: SequentialBranch, config, image_keys: tuple[str, 
     ``image_keys`` are image metadata a decoding step may carry without pixels (dropped when joining).
     """
     if config.cache_implementation is not None or config.use_cache is False:
-        why = f"cache_implementation={config.cache_implementation!r}" if config.use_cache is not False else "use_cache=False"
+        why = (
+            f"cache_implementation={config.cache_implementation!r}"
+            if config.use_cache is not False
+            else "use_cache=False"
+        )
         _warn(why)
         yield {}
         return
@@ -171,7 +175,9 @@ def _join(main: dict, own: dict, image_keys, last) -> tuple[Any, str]:
         ]
         if any(m.ndim != 2 for m in masks):
             return None, "an attention mask is not 2-D"
-        inputs["attention_mask"] = torch.cat([_left_pad(masks[0], pads[0], 1), _left_pad(masks[1], pads[1], 1)])
+        inputs["attention_mask"] = torch.cat(
+            [_left_pad(masks[0], pads[0], 1), _left_pad(masks[1], pads[1], 1)]
+        )
     for key in {k for k, v in main.items() if v is not None} | {k for k, v in own.items() if v is not None}:
         a, b = main.get(key), own.get(key)
         if key == "attention_mask" or isinstance(a, Cache) or isinstance(b, Cache):
@@ -184,7 +190,11 @@ def _join(main: dict, own: dict, image_keys, last) -> tuple[Any, str]:
             inputs[key] = a if a is not None else b
         elif not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
             return None, f"only one of the two steps has {key}"
-        elif key in _SEQUENCE_KEYS and a.ndim == b.ndim == 2 and (a.shape[1], b.shape[1]) == (past[0] + 1, past[1] + 1):
+        elif (
+            key in _SEQUENCE_KEYS
+            and a.ndim == b.ndim == 2
+            and (a.shape[1], b.shape[1]) == (past[0] + 1, past[1] + 1)
+        ):
             inputs[key] = torch.cat([_left_pad(a, pads[0], 1), _left_pad(b, pads[1], 1)])
         elif key == "position_ids" and a.ndim == 3:  # Qwen's M-RoPE: (sections, rows, length)
             if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[2]:
@@ -223,8 +233,12 @@ def _split(joint, main_cache, branch_cache, rows: int, pads: tuple[int, int]) ->
     Returns what the next step needs to reuse the joint cache: ``(joint, pads, views)``.
     """
     tensors = compat.layer_tensors(joint)
-    compat.set_layer_tensors(main_cache, [(k[:rows, :, pads[0]:], v[:rows, :, pads[0]:]) for k, v in tensors])
-    compat.set_layer_tensors(branch_cache, [(k[rows:, :, pads[1]:], v[rows:, :, pads[1]:]) for k, v in tensors])
+    compat.set_layer_tensors(
+        main_cache, [(k[:rows, :, pads[0] :], v[:rows, :, pads[0] :]) for k, v in tensors]
+    )
+    compat.set_layer_tensors(
+        branch_cache, [(k[rows:, :, pads[1] :], v[rows:, :, pads[1] :]) for k, v in tensors]
+    )
     return joint, pads, _views(main_cache, branch_cache)
 
 

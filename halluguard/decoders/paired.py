@@ -85,7 +85,9 @@ def _own_cache(cache, half: int, extra: int):
             stacklevel=4,
         )
         return None
-    compat.set_layer_tensors(cache, [(k[:, :, extra:], v[:, :, extra:]) for k, v in compat.layer_tensors(cache)])
+    compat.set_layer_tensors(
+        cache, [(k[:, :, extra:], v[:, :, extra:]) for k, v in compat.layer_tensors(cache)]
+    )
     return cache
 
 

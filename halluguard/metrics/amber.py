@@ -1,38 +1,46 @@
-"""AMBER: generative and discriminative hallucination scores from AMBER's annotation format.
+"""AMBER: generative and discriminative hallucination scores, as AMBER's ``inference.py`` computes them.
 
 Wang et al., "An LLM-free Multi-dimensional Benchmark for MLLMs Hallucination Evaluation" (2023);
-``inference.py`` and ``data/`` of the junyangwang0410/AMBER repository.
+``inference.py`` and ``data/`` of the junyangwang0410/AMBER repository (line numbers below are that
+file's).
 
 ``annotations.json`` is a list of ``{"id", "type", "truth", "hallu"?}``. Items with ``type`` ==
 ``generative`` (ids 1-1004) have ``truth`` (objects in the image) and ``hallu`` (objects a model is
 likely to invent); the others are yes/no questions whose ``type`` names the dimension
-(``discriminative-hallucination`` = existence, ``discriminative-attribute-state|number|action``,
-``discriminative-relation``) and whose ``truth`` is "yes" or "no". Two more files of AMBER's ``data/``
-are used when they sit next to the annotations (or are passed explicitly): ``relation.json`` (each object
--> its associated words, e.g. synonyms and parts) and ``safe_words.txt`` (words never counted).
+(``discriminative-hallucination`` = existence, ``discriminative-attribute-state|number|action``, and
+every other type - ``discriminative-relation`` for "yes" items, ``relation`` for "no" ones - relation,
+lines 174-184). Two more files of AMBER's ``data/`` are read when they sit next to the annotations (or
+are passed explicitly): ``relation.json`` (each object -> its associated words) and ``safe_words.txt``.
 
-Generative scores (percent), per response:
+Generative scores (percent), by default as the official script:
 
-- the response's object words are those of AMBER's vocabulary (the keys and values of
-  ``relation.json``, else every annotated object) found among its singularised tokens;
-- a word is **hallucinated** unless it is a safe word, a ``truth`` object or associated with one;
-- **CHAIR** = hallucinated words / object words;
-- **Cover** = ``truth`` objects mentioned (directly or via an associated word) / ``truth`` entries (a
-  repeated entry counts twice, as in ``inference.py``);
-- **Hal** = responses with a hallucinated word / responses;
-- **Cog** = ``hallu`` objects mentioned / ``hallu`` entries.
+- **nouns** (``extract_nouns``, lines 32-37): NLTK's ``word_tokenize``, the tokens tagged ``NN*``, each
+  lemmatised by WordNet (NLTK's ``WordNetLemmatizer``, noun) - case as written, nothing is lower-cased
+  ("Dog" at the start of a sentence is not "dog"); the modal "can" is a verb and never an object. The
+  tags come from spaCy's tagger run on NLTK's tokens (NLTK's own tagger needs data that is not on PyPI);
+- only nouns in AMBER's vocabulary (the keys and values of ``relation.json``) count (line 94);
+- a noun is **hallucinated** unless it is a safe word, a ``truth`` object or an associated word of one,
+  or - with word vectors - similar (cosine > 0.8) to one (lines 117-161);
+- **CHAIR** = hallucinated nouns / counted nouns; **Cover** = ``truth`` entries mentioned / ``truth``
+  entries; **Hal** = responses with a hallucinated noun / responses; **Cog** = ``hallu`` entries
+  mentioned / ``hallu`` entries (each summed over all responses, lines 163-171 and 259-262).
 
-Differences from ``inference.py``, documented rather than hidden: nouns are not picked by NLTK's POS
-tagger (a verb such as "watch" would count if it is a vocabulary word), and the spaCy word-vector
-similarity test (``en_core_web_lg``, threshold 0.8) is off unless a ``similar(a, b) -> bool`` function is
-passed. Discriminative answers are parsed with POPE's strict parser instead of exact string equality.
+The official script also compares nouns by spaCy ``en_core_web_lg`` word vectors (``similarity > 0.8``,
+lines 25-29 and 141-158): a noun similar to a truth object counts as covered instead of hallucinated,
+and one similar to a ``hallu`` object counts for Cog. halluguard does the same when that model is
+installed (``pip install`` it, or pass ``vectors=`` a spaCy model name or path); without it the test is
+skipped and the report says so - the official script does not run at all then.
 
-Discriminative scores follow AMBER: accuracy, and precision/recall/F1 with **"no" as the positive
-class**, overall and per dimension.
+Discriminative scores: accuracy, and precision/recall/F1 with **"no" as the positive class** (the answer
+that catches a hallucinated object), overall and per dimension. By default an answer counts only if it
+is exactly ``Yes`` or ``No`` (the official script, lines 186-245); ``lenient=True`` (the CLI's
+``--rules corrected``) reads free text as POPE's strict parser does ("No, there is no dog." -> no).
+F1 is the harmonic mean of the unrounded precision and recall; the official script rounds both to one
+decimal first and adds 0.0001 to the denominator, so its F1 can differ in the last printed digit.
 
 >>> ann = [{"id": 1, "type": "generative", "truth": ["dog", "grass"], "hallu": ["cat", "frisbee"]},
 ...        {"id": 2, "type": "discriminative-hallucination", "truth": "no"}]
->>> out = amber_scores({1: "A dog and a cat on the grass.", 2: "No."}, ann)
+>>> out = amber_scores({1: "A dog and a cat on the grass.", 2: "No"}, ann)
 >>> [round(out[k], 1) for k in ("chair", "cover", "hal", "cog", "accuracy")]
 [33.3, 100.0, 100.0, 50.0, 100.0]
 """
@@ -40,26 +48,31 @@ class**, overall and per dimension.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from halluguard.metrics.coco_vocabulary import singularize, tokenize
 from halluguard.metrics.pope import parse_answer, pope_parts
 from halluguard.metrics.runs import MetricRun, Run, UsageError, load_json_or_jsonl
 
-__all__ = ["AmberData", "amber_scores", "evaluate_run", "load_amber"]
+__all__ = ["AmberData", "amber_scores", "evaluate_run", "extract_nouns", "load_amber", "word_vectors"]
 
 GENERATIVE_RATES = ("chair", "cover", "hal", "cog")
 DISCRIMINATIVE_RATES = ("accuracy", "precision", "recall", "f1")
+#: Discriminative types and their dimensions; every other type is a relation question (line 183).
 DIMENSIONS = {
     "discriminative-hallucination": ("existence",),
     "discriminative-attribute-state": ("attribute", "state"),
     "discriminative-attribute-number": ("attribute", "number"),
     "discriminative-attribute-action": ("attribute", "action"),
-    "discriminative-relation": ("relation",),
 }
+RELATION = ("relation",)
+SIMILARITY = 0.8  # --similarity_score's default (line 19)
+
+Similar = Callable[[str, str], bool]
 
 
 @dataclass
@@ -71,6 +84,7 @@ class AmberData:
     safe_words: frozenset[str] = frozenset()
 
     def vocabulary(self) -> frozenset[str]:
+        """The words a noun must be to count (``hallucination_words``, lines 56-61)."""
         if self.association:
             return frozenset(self.association) | {w for ws in self.association.values() for w in ws}
         words: set[str] = set()
@@ -98,9 +112,7 @@ def load_amber(
     if isinstance(relation, (str, Path)):
         relation = json.loads(Path(relation).read_text(encoding="utf-8"))
     if isinstance(safe_words, (str, Path)):
-        safe_words = [
-            w.strip() for w in Path(safe_words).read_text(encoding="utf-8").splitlines() if w.strip()
-        ]
+        safe_words = [line.split("\n")[0] for line in Path(safe_words).read_text(encoding="utf-8").splitlines()]
     return AmberData(
         items={int(x["id"]): x for x in data},
         association=dict(relation or {}),
@@ -108,70 +120,111 @@ def load_amber(
     )
 
 
-def _object_words(text: str, vocabulary: frozenset[str]) -> list[str]:
-    """Vocabulary words in ``text``: two-word entries first, then single singularised tokens."""
-    words = [singularize(t.text) for t in tokenize(text) if t.is_word]
-    out, i = [], 0
-    while i < len(words):
-        pair = " ".join(words[i : i + 2])
-        if i + 1 < len(words) and pair in vocabulary:
-            out.append(pair)
-            i += 2
-            continue
-        if words[i] in vocabulary:
-            out.append(words[i])
-        i += 1
-    return out
+# --------------------------------------------------------------------------- nouns
 
 
-def _first_hit(word: str, objects: list[str], assoc: dict[str, list[str]], similar: Any = None) -> int | None:
-    """Index of the object ``word`` counts for, searched in AMBER's order (associated words first)."""
-    for i, obj in enumerate(objects):
-        if word in assoc.get(obj, ()):
-            return i
-    for i, obj in enumerate(objects):
-        if word == obj:
-            return i
-    if similar:
-        for i, obj in enumerate(objects):
-            if any(similar(word, w) for w in (*assoc.get(obj, ()), obj)):
-                return i
-    return None
+@lru_cache(maxsize=1)
+def _lemmatizer() -> Callable[[str], str]:
+    """WordNet's noun lemma (NLTK's ``WordNetLemmatizer().lemmatize``), or halluguard's singular."""
+    from halluguard.correctors.wordnet import ensure_wordnet
+
+    if ensure_wordnet(load=True):
+        from nltk.stem import WordNetLemmatizer
+
+        return WordNetLemmatizer().lemmatize
+    warnings.warn(
+        "AMBER: WordNet is not installed (Debian wordnet-base, or nltk.download('wordnet')); nouns are "
+        "singularised by halluguard's rules instead of lemmatised by WordNet, which can change a score",
+        stacklevel=3,
+    )
+    from halluguard.metrics.coco_vocabulary import singularize
+
+    return singularize
 
 
-def _generative(
-    text: str, item: dict[str, Any], data: AmberData, vocab: frozenset[str], similar: Any
-) -> dict[str, int]:
-    # Denominators keep repeated annotation entries, as inference.py does ("ship", "ship").
-    truth, hallu = list(item.get("truth", [])), list(item.get("hallu", []))
+def extract_nouns(texts: Sequence[str], nlp: Any = None) -> list[list[str]]:
+    """The nouns of each text as AMBER reads them (see the module docstring); ``nlp``: a spaCy
+    pipeline with a tagger (default: the one ``halluguard fix`` uses)."""
+    from spacy.tokens import Doc
+
+    from halluguard.correctors.nlp import load_spacy
+    from halluguard.metrics.official_text import word_tokenize
+
+    nlp = load_spacy() if nlp is None else nlp
+    lemma = _lemmatizer()
+    docs = (Doc(nlp.vocab, words=word_tokenize(text) or [""]) for text in texts)
+    tagging = [name for name in nlp.pipe_names if name in ("tok2vec", "tagger", "attribute_ruler")]
+    with nlp.select_pipes(enable=tagging):
+        return [[lemma(t.text) for t in doc if t.tag_.startswith("NN")] for doc in nlp.pipe(docs)]
+
+
+def word_vectors(model: str = "en_core_web_lg", threshold: float = SIMILARITY) -> Similar | None:
+    """AMBER's similarity test: spaCy ``Doc.similarity`` of two words above ``threshold`` (lines
+    25-29), from the vectors of ``model`` (name or path); ``None`` when it is not installed."""
+    try:
+        import spacy
+
+        nlp = spacy.load(model, exclude=["tagger", "parser", "ner", "lemmatizer", "attribute_ruler"])
+    except (ImportError, OSError):
+        return None
+
+    @lru_cache(maxsize=65536)
+    def vector(word: str):
+        return nlp.make_doc(word).vector
+
+    def similar(a: str, b: str) -> bool:
+        u, v = vector(a), vector(b)
+        norms = float((u @ u) ** 0.5 * (v @ v) ** 0.5)
+        return bool(norms) and float(u @ v) / norms > threshold
+
+    return similar
+
+
+# --------------------------------------------------------------------------- generative
+
+
+def _generative(nouns: list[str], item: dict[str, Any], data: AmberData, similar: Similar | None) -> dict[str, int]:
+    """One response, as lines 90-171: counted nouns, hallucinated ones, truth and hallu entries covered."""
     assoc = data.association
-    covered: set[int] = set()
-    cognised: set[int] = set()
-    n_words = n_hallucinated = 0
-    for word in _object_words(text, vocab):
-        n_words += 1
-        if word in data.safe_words:
+    truth, hallu = list(item.get("truth", [])), list(item.get("hallu", []))
+
+    def entries(objects: list[str]) -> tuple[list[str], list[int]]:
+        """Associated words of each object, then the objects; each with the index of its object."""
+        words = [w for i, o in enumerate(objects) for w in assoc.get(o, ())]
+        owners = [i for i, o in enumerate(objects) for _ in assoc.get(o, ())]
+        return words + objects, owners + list(range(len(objects)))
+
+    (safe, safe_owner), (ha, ha_owner) = entries(truth), entries(hallu)
+    covered, cognised = [0] * len(truth), [0] * len(hallu)
+    hallucinated = 0
+    for noun in nouns:
+        if noun in data.safe_words:
             continue
-        hit = _first_hit(word, truth, assoc)
-        if hit is not None:
-            covered.add(hit)
+        if noun in safe:
+            covered[safe_owner[safe.index(noun)]] = 1
             continue
-        risky = _first_hit(word, hallu, assoc, similar)
-        if risky is not None:
-            cognised.add(risky)
-        hit = _first_hit(word, truth, assoc, similar) if similar else None
-        if hit is not None:
-            covered.add(hit)
-        else:
-            n_hallucinated += 1
+        if noun in ha:
+            cognised[ha_owner[ha.index(noun)]] = 1
+        if similar is not None:
+            j = next((j for j, w in enumerate(ha) if similar(noun, w)), None)
+            if j is not None:
+                cognised[ha_owner[j]] = 1
+            j = next((j for j, w in enumerate(safe) if similar(noun, w)), None)
+            if j is not None:
+                covered[safe_owner[j]] = 1
+                continue
+        hallucinated += 1
     return {
-        "words": n_words,
-        "hallucinated": n_hallucinated,
+        "nouns": len(nouns),
+        "hallucinated": hallucinated,
         "truth": len(truth),
-        "covered": len(covered),
+        "covered": sum(covered),
         "hallu": len(hallu),
-        "cognised": len(cognised),
+        "cognised": sum(cognised),
     }
+
+
+# --------------------------------------------------------------------------- scores
 
 
 def _rate(num: float, den: float) -> float:
@@ -189,38 +242,55 @@ def _summarise(parts: dict[str, tuple[list[float], list[float]]]) -> dict[str, f
     return {k: _rate(sum(n), sum(d)) for k, (n, d) in parts.items()}
 
 
+def official_answer(text: str) -> str | None:
+    """The official script's reading of a yes/no answer: exactly ``Yes`` or ``No``, else neither."""
+    return {"Yes": "yes", "No": "no"}.get(text)
+
+
 def score(
-    responses: dict[int, str], data: AmberData, similar: Callable[[str, str], bool] | None = None
+    responses: dict[int, str],
+    data: AmberData,
+    similar: Similar | None = None,
+    lenient: bool = False,
+    nlp: Any = None,
 ) -> tuple[dict[str, Any], list[str], dict[str, tuple[list[float], list[float]]], dict[str, list[str]]]:
     """Scores, plus item keys, per-item parts and the keys each part is aligned with (for statistics)."""
     vocab = data.vocabulary()
+    generative = [(rid, text) for rid, text in responses.items() if data.items[rid].get("type") == "generative"]
+    nouns = extract_nouns([text for _, text in generative], nlp) if generative else []
     gen_keys: list[str] = []
-    gen = {k: ([], []) for k in GENERATIVE_RATES}
+    gen: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in GENERATIVE_RATES}
+    for (rid, _), found in zip(generative, nouns):
+        g = _generative([n for n in found if n in vocab], data.items[rid], data, similar)
+        gen_keys.append(str(rid))
+        for name, (num, den) in (
+            ("chair", (g["hallucinated"], g["nouns"])),
+            ("cover", (g["covered"], g["truth"])),
+            ("hal", (float(g["hallucinated"] > 0), 1.0)),
+            ("cog", (g["cognised"], g["hallu"])),
+        ):
+            gen[name][0].append(float(num))
+            gen[name][1].append(float(den))
     disc: list[tuple[str, str | None, str]] = []  # (key, pred, truth)
     dims: dict[str, list[tuple[str | None, str]]] = {}
     for rid, text in responses.items():
         item = data.items[rid]
         if item.get("type") == "generative":
-            g = _generative(text, item, data, vocab, similar)
-            gen_keys.append(str(rid))
-            for name, (num, den) in (
-                ("chair", (g["hallucinated"], g["words"])),
-                ("cover", (g["covered"], g["truth"])),
-                ("hal", (float(g["hallucinated"] > 0), 1.0)),
-                ("cog", (g["cognised"], g["hallu"])),
-            ):
-                gen[name][0].append(float(num))
-                gen[name][1].append(float(den))
-        else:
-            truth = str(item.get("truth", "")).strip().lower()
-            pred = parse_answer(text, strict=True)
-            disc.append((str(rid), pred, truth))
-            for dim in DIMENSIONS.get(str(item.get("type")), ("other",)):
-                dims.setdefault(dim, []).append((pred, truth))
-    summary: dict[str, Any] = {"n_generative": len(gen_keys), "n_discriminative": len(disc)}
+            continue
+        truth = str(item.get("truth", ""))
+        pred = parse_answer(text, strict=True) if lenient else official_answer(text)
+        disc.append((str(rid), pred, truth))
+        for dim in DIMENSIONS.get(str(item.get("type")), RELATION):
+            dims.setdefault(dim, []).append((pred, truth))
+    summary: dict[str, Any] = {
+        "n": len(gen_keys) + len(disc),
+        "n_generative": len(gen_keys),
+        "n_discriminative": len(disc),
+    }
     summary.update(_summarise(gen))
     d_parts = _discriminative_parts([(p, t) for _, p, t in disc])
     summary.update(_summarise(d_parts))
+    summary["unparsed"] = sum(1 for _, p, _ in disc if p is None)
     summary["dimensions"] = {
         dim: dict(_summarise(_discriminative_parts(v)), n=len(v)) for dim, v in sorted(dims.items())
     }
@@ -236,14 +306,17 @@ def score(
 def amber_scores(
     responses: dict[int, str],
     annotations: AmberData | list[dict[str, Any]],
-    similar: Callable[[str, str], bool] | None = None,
+    similar: Similar | None = None,
+    lenient: bool = False,
 ) -> dict[str, Any]:
     """AMBER scores of ``{id: response}`` (percent; NaN for a task with no responses)."""
     data = annotations if isinstance(annotations, AmberData) else load_amber(annotations)
-    return score(responses, data, similar)[0]
+    return score(responses, data, similar, lenient)[0]
 
 
-def evaluate_run(run: Run, data: AmberData, similar: Callable[[str, str], bool] | None = None) -> MetricRun:
+def evaluate_run(
+    run: Run, data: AmberData, similar: Similar | None = None, lenient: bool = False
+) -> MetricRun:
     """Score a run whose records carry AMBER's ``id`` (or ``question_id``) and a response."""
     errors = list(run.errors)
     responses: dict[int, str] = {}
@@ -262,7 +335,7 @@ def evaluate_run(run: Run, data: AmberData, similar: Callable[[str, str], bool] 
             continue
         responses[rid] = rec.text
     errors.sort(key=lambda e: e["line"])
-    summary, keys, parts, part_keys = score(responses, data, similar)
+    summary, keys, parts, part_keys = score(responses, data, similar, lenient)
     return MetricRun(
         name=run.name, summary=summary, keys=keys, parts=parts, errors=errors, part_keys=part_keys
     )

@@ -1,8 +1,10 @@
 """CHAIR: how many of the COCO objects a caption names are not in the image.
 
 The standard definition of Rohrbach et al., "Object Hallucination in Image Captioning" (EMNLP 2018),
-as computed by the widely used ``chair.py`` (LisaAnne/Hallucination, and its standalone version in the
-OPERA repository that adds recall):
+as computed by the widely used ``chair.py`` (LisaAnne/Hallucination, and its standalone version,
+Maxlinn/CHAIR-metric-standalone, also in the OPERA repository, that adds recall), token for token by
+default (``tests/metrics/test_chair_parity.py``); ``standard=False`` applies halluguard's corrections
+(see :mod:`~halluguard.metrics.coco_vocabulary`):
 
 - **CHAIR_s** = captions naming at least one object absent from the image / all captions.
 - **CHAIR_i** = mentions of absent objects / all object mentions (a word repeated counts again).
@@ -73,8 +75,8 @@ def score_caption(
 ) -> CaptionScore:
     """Score one caption against the set of COCO classes in its image.
 
-    ``standard`` chooses the standard script's singulariser (default, comparable with published
-    figures) or correct English (``False``); see :mod:`~halluguard.metrics.coco_vocabulary`.
+    ``standard`` applies the official script's rules (default, comparable with published figures) or
+    halluguard's corrections (``False``); see :mod:`~halluguard.metrics.coco_vocabulary`.
 
     >>> s = score_caption("Two cats on a sofa next to a remote.", {"cat", "couch"})
     >>> [m.label for m in s.hallucinated], sorted(s.recalled)
@@ -181,11 +183,14 @@ def _add(gt: dict[str, set[str]], key: Any, objects: Iterable[str]) -> None:
         gt.setdefault(k, set()).update(objects)
 
 
-def ground_truth_from(data: Any, source: str = "annotations") -> tuple[dict[str, set[str]], str]:
+def ground_truth_from(
+    data: Any, source: str = "annotations", standard: bool = True
+) -> tuple[dict[str, set[str]], str]:
     """Objects per image from one parsed annotation document; returns ``(table, kind)``.
 
     Understands COCO instances JSON (``categories`` + ``annotations``), COCO captions JSON (objects named
-    in the reference captions, by the CHAIR rules), ``{image_id or file name: [objects]}`` (an object is a
+    in the reference captions, by the CHAIR rules: ``standard`` as for the captions scored), ``{image_id or
+    file name: [objects]}`` (an object is a
     class name or ``{"label": ..., "box": ...}``, as the annotations detector reads) and POPE's
     segmentation JSONL (``{"image": ..., "objects": [...]}`` per line).
     """
@@ -203,7 +208,8 @@ def ground_truth_from(data: Any, source: str = "annotations") -> tuple[dict[str,
             return gt, "coco-instances"
         if anns and isinstance(anns[0], dict) and "caption" in anns[0]:
             for ann in anns:
-                _add(gt, ann.get("image_id"), (m.label for m in find_mentions(str(ann.get("caption", "")))))
+                mentions = find_mentions(str(ann.get("caption", "")), standard=standard)
+                _add(gt, ann.get("image_id"), (m.label for m in mentions))
             return gt, "coco-captions"
     if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
         for key, names in data.items():
@@ -219,8 +225,9 @@ def ground_truth_from(data: Any, source: str = "annotations") -> tuple[dict[str,
     )
 
 
-def load_ground_truth(*sources: str | Path | Any) -> dict[str, frozenset[str]]:
-    """The union of the objects per image in several annotation files (or parsed documents).
+def load_ground_truth(*sources: str | Path | Any, standard: bool = True) -> dict[str, frozenset[str]]:
+    """The union of the objects per image in several annotation files (or parsed documents); reference
+    captions are read with the official rules unless ``standard=False``.
 
     >>> gt = load_ground_truth({"1": ["dog", "Dining Table"]}, {"1": ["puppy"], "2": []})
     >>> sorted(gt["1"]), sorted(gt["2"])
@@ -234,9 +241,9 @@ def load_ground_truth(*sources: str | Path | Any) -> dict[str, frozenset[str]]:
     merged: dict[str, set[str]] = {}
     for source in sources:
         if isinstance(source, (str, Path)):
-            table, _ = ground_truth_from(load_json_or_jsonl(source), str(source))
+            table, _ = ground_truth_from(load_json_or_jsonl(source), str(source), standard)
         else:
-            table, _ = ground_truth_from(source)
+            table, _ = ground_truth_from(source, standard=standard)
         for key, objects in table.items():
             merged.setdefault(key, set()).update(objects)
     return {k: frozenset(sorted(v)) for k, v in merged.items()}

@@ -52,6 +52,21 @@ def eval_command(
     strict: Annotated[
         bool, typer.Option("--strict", help="POPE: strict yes/no parsing instead of POPE's.")
     ] = False,
+    rules: Annotated[
+        str,
+        typer.Option(
+            "--rules",
+            help="official (default: as the official script) or corrected (CHAIR: halluguard's tokens, "
+            "singulars and synonyms; AMBER: lenient yes/no parsing).",
+        ),
+    ] = "official",
+    vectors: Annotated[
+        str,
+        typer.Option(
+            "--vectors",
+            help="AMBER: spaCy model (name or path) with the word vectors of its similarity test.",
+        ),
+    ] = "en_core_web_lg",
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples.", min=100)] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table on the terminal.")] = False,
@@ -75,6 +90,8 @@ def eval_command(
             metric=metric,
             text_field=text_field,
             strict=strict,
+            rules=rules,
+            vectors=vectors,
             n_resamples=resamples,
             seed=seed,
             engine=engine,

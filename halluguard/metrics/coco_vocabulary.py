@@ -10,34 +10,36 @@ can anything else that needs the same answer (the post-hoc corrector, for instan
 >>> singularize("knives"), singularize("buses"), singularize("glasses"), singularize("ponies")
 ('knife', 'bus', 'glass', 'pony')
 
-How a caption becomes objects (the standard CHAIR rules of Rohrbach et al. 2018, as in the widely
-used ``chair.py`` of the LisaAnne/Hallucination and OPERA repositories):
+Two sets of rules, the same steps (Rohrbach et al. 2018, the ``chair.py`` of LisaAnne/Hallucination,
+Maxlinn/CHAIR-metric-standalone and OPERA, lines 200-236 of Maxlinn's):
 
-1. **Tokenize** (:func:`tokenize`): a deterministic regular expression, no downloaded data. A token is a
-   run of letters/digits, optionally joined by hyphens ("t-shirt" is one token, as in NLTK's
-   ``word_tokenize``); a number with a decimal point is one token; an apostrophe suffix ("'s") and every
-   punctuation mark are tokens of their own, so that two words on either side of a comma or full stop
-   never form a two-word object. Tokens are lower-cased; each keeps its character offsets.
-2. **Singularise**, with no downloaded data, in one of two ways:
-
-   - :func:`singularize_standard` (``standard=True``, what CHAIR uses by default): a re-statement of
-     ``pattern.en.singularize``, the singulariser of the standard script, quirks included ("bus" -> "bu",
-     so a single bus is never counted; "ties" -> "ty"). Published CHAIR figures depend on it.
-   - :func:`singularize` (the default here, for correcting answers): English plural rules plus an
-     irregular-noun table ("buses" -> "bus", "knives" -> "knife", "scissors" stays).
-
-   Neither consults WordNet, so results do not depend on what NLTK data is installed.
+1. **Tokenize** the lower-cased caption.
+2. **Singularise** every token.
 3. **Two-word objects**: scanning left to right, a pair of singular tokens found in the double-word table
    becomes one word: "hot dog", "teddy bear", "traffic light", ... Qualifier pairs map to the animal or
    vehicle: "baby elephant" -> elephant, "adult giraffe" -> giraffe, "passenger train" -> train (so they
    do not count as a person); "bow tie" -> tie, "toilet seat" -> toilet; "home plate" and "train track"
-   absorb the second word and name nothing; "wine glas" (the standard singulariser's "wine glass")
+   absorb the second word and name nothing; "wine glas" (the official singulariser's "wine glass")
    -> wine glass.
 4. If a caption mentions a toilet, no "seat" in it counts as a chair.
 5. Every remaining word in the synonym table is a mention of its class (duplicates are kept: CHAIR_i
    counts mentions).
 
-The synonym table is ``halluguard/data/coco_synonyms.txt`` (the standard table, see its header).
+``standard=True`` (what CHAIR computes by default) is the official script token for token:
+NLTK's ``word_tokenize`` and ``pattern.en.singularize`` (:mod:`.official_text`) and the official synonym
+table as published (``halluguard/data/chair_synonyms.txt``), quirks included: "chairs/stools" and
+"bench'smid" are one token each and name nothing, a singular "bus" is never counted ("bu"), neither are
+"motor bike", "cheesecake" or "iPhone".
+
+``standard=False`` (the corrector's rules, and CHAIR's named option ``rules="corrected"``) fixes those:
+
+- **tokens** (:func:`tokenize`): a run of letters/digits, optionally joined by hyphens; every other
+  character is a token of its own, so "chairs/stools" is two objects and "bench's" a bench;
+- **singular** (:func:`singularize`): English plural rules and an irregular-noun table ("bus" stays "bus");
+- **synonyms** (``halluguard/data/coco_synonyms.txt``): the official table with its stray spaces, repeated
+  words and the capital of "iPhone" fixed, so "motor bike", "cheesecake" and "iphone" count.
+
+Neither set needs downloaded data, so results do not depend on what NLTK data is installed.
 """
 
 from __future__ import annotations
@@ -57,13 +59,24 @@ __all__ = [
     "double_words",
     "find_mentions",
     "singularize",
-    "singularize_standard",
     "synonyms",
     "tokenize",
 ]
 
 
 # --------------------------------------------------------------------------- synonym table
+
+
+@lru_cache(maxsize=1)
+def _official_table() -> dict[str, str]:
+    """The official script's word -> class map, parsed as it parses it (``s.strip().split(', ')``)."""
+    text = resources.files("halluguard").joinpath("data/chair_synonyms.txt").read_text(encoding="utf-8")
+    lines = [""] + [line for line in text.splitlines() if not line.startswith("#")]  # its leading empty line
+    mapping: dict[str, str] = {}
+    for synonyms_of_class in (line.strip().split(", ") for line in lines):
+        for word in synonyms_of_class:
+            mapping[word] = synonyms_of_class[0]  # a word listed twice belongs to its last line
+    return mapping
 
 
 @lru_cache(maxsize=1)
@@ -113,7 +126,7 @@ _DOUBLE_OBJECTS = (
     "stop light", "fire hydrant", "stop sign", "parking meter", "suit case", "sports ball",
     "baseball bat", "baseball glove", "tennis racket", "wine glass", "hot dog", "cell phone",
     "mobile phone", "teddy bear", "hair drier", "potted plant", "bow tie", "laptop computer",
-    "home plate", "train track",
+    "stove top oven", "home plate", "train track",
 )  # fmt: skip
 _ANIMALS = (
     "bird",
@@ -251,87 +264,6 @@ def singularize(word: str) -> str:
     return word[:-1]
 
 
-# The standard script's singulariser. CHAIR numbers in papers come from ``pattern.en.singularize``
-# (BSD licence; its rules adapted from Bermi Ferrer's Inflector), quirks included: it strips the "s" of
-# singular nouns ("bus" -> "bu", "glass" -> "glas", "tennis" -> "tenni") and turns "ties" into "ty".
-# The tables below re-state its behaviour (rule order matters: the first match wins).
-_STD_UNINFLECTED = (
-    "bison bream breeches britches carp chassis christmas clippers cod contretemps corps debris diabetes "
-    "djinn eland elk flounder gallows georgia graffiti headquarters herpes high-jinks homework innings "
-    "jackanapes mackerel measles mews mumps news pincers pliers proceedings rabies salmon scissors series "
-    "shears species swine swiss trout tuna whiting wildebeest advice bread butter cheese electricity "
-    "equipment fruit furniture garbage gravel happiness information ketchup knowledge love luggage "
-    "mathematics mayonnaise meat mustard progress research rice sand software understanding water"
-).split()
-# A word that is the ending of one of these is left alone ("scissors", but also "ice" from "rice").
-_STD_KEEP = frozenset(w[i:] for w in _STD_UNINFLECTED for i in range(len(w)))
-_STD_IE = (
-    "algerie auntie beanie birdie bogie bombie bookie collie cookie cutie doggie eyrie freebie goonie "
-    "groupie hankie hippie hoagie hottie indie junkie laddie laramie lingerie meanie nightie oldie pixie "
-    "quickie reverie rookie softie sortie stoolie sweetie techie toughie valkyrie veggie weenie yuppie zombie"
-).split()
-_STD_IRREGULAR = (
-    ("men", "man"), ("people", "person"), ("children", "child"), ("sexes", "sex"), ("axes", "axe"),
-    ("moves", "move"), ("teeth", "tooth"), ("geese", "goose"), ("feet", "foot"), ("zoa", "zoon"),
-    ("atlantes", "atlas"), ("atlases", "atlas"), ("beeves", "beef"), ("brethren", "brother"),
-    ("corpora", "corpus"), ("corpuses", "corpus"), ("kine", "cow"), ("ephemerides", "ephemeris"),
-    ("ganglia", "ganglion"), ("genii", "genie"), ("genera", "genus"), ("graffiti", "graffito"),
-    ("helves", "helve"), ("leaves", "leaf"), ("loaves", "loaf"), ("monies", "money"),
-    ("mongooses", "mongoose"), ("mythoi", "mythos"), ("octopodes", "octopus"), ("opera", "opus"),
-    ("opuses", "opus"), ("oxen", "ox"), ("penes", "penis"), ("penises", "penis"),
-    ("soliloquies", "soliloquy"), ("testes", "testis"), ("trilbys", "trilby"), ("turves", "turf"),
-    ("numena", "numen"), ("occipita", "occiput"), ("our", "my"),
-)  # fmt: skip
-_STD_RULES = [
-    (re.compile(pattern), replacement)
-    for pattern, replacement in (
-        (r"(.)ae$", r"\1a"), (r"(.)itis$", r"\1itis"), (r"(.)eaux$", r"\1eau"), (r"(quiz)zes$", r"\1"),
-        (r"(matr)ices$", r"\1ix"), (r"(ap|vert|ind)ices$", r"\1ex"), (r"^(ox)en", r"\1"),
-        (r"(alias|status)es$", r"\1"), (r"([octop|vir])i$", r"\1us"), (r"(cris|ax|test)es$", r"\1is"),
-        (r"(shoe)s$", r"\1"), (r"(o)es$", r"\1"), (r"(bus)es$", r"\1"), (r"([m|l])ice$", r"\1ouse"),
-        (r"(x|ch|ss|sh)es$", r"\1"), (r"(m)ovies$", r"\1ovie"), (r"(.)ombies$", r"\1ombie"),
-        (r"(s)eries$", r"\1eries"), (r"([^aeiouy]|qu)ies$", r"\1y"), (r"([aeo]l)ves$", r"\1f"),
-        (r"([^d]ea)ves$", r"\1f"), (r"arves$", "arf"), (r"erves$", "erve"), (r"([nlw]i)ves$", r"\1fe"),
-        (r"([lr])ves$", r"\1f"), (r"([aeo])ves$", r"\1ve"), (r"(sive)s$", r"\1"), (r"(tive)s$", r"\1"),
-        (r"(hive)s$", r"\1"), (r"([^f])ves$", r"\1fe"), (r"(^analy)ses$", r"\1sis"),
-        (r"((a)naly|(b)a|(d)iagno|(p)arenthe|(p)rogno|(s)ynop|(t)he)ses$", r"\1\2sis"),
-        (r"(.)opses$", r"\1opsis"), (r"(.)yses$", r"\1ysis"), (r"(h|d|r|o|n|b|cl|p)oses$", r"\1ose"),
-        (r"(fruct|gluc|galact|lact|ket|malt|rib|sacchar|cellul)ose$", r"\1ose"), (r"(.)oses$", r"\1osis"),
-        (r"([ti])a$", r"\1um"), (r"(n)ews$", r"\1ews"), (r"s$", ""),
-    )
-]  # fmt: skip
-
-
-@lru_cache(maxsize=8192)
-def singularize_standard(word: str) -> str:
-    """What the standard CHAIR script's singulariser (``pattern.en.singularize``) makes of ``word``.
-
-    Reproduced without the ``pattern`` package, quirks included, so that CHAIR figures agree with the
-    published ones. Use :func:`singularize` for correct English.
-
-    >>> [singularize_standard(w) for w in ["buses", "bus", "ties", "women", "glasses", "scissors"]]
-    ['bus', 'bu', 'ty', 'woman', 'glass', 'scissors']
-    """
-    if word in _STD_KEEP:
-        return word
-    for ie in _STD_IE:
-        if word.endswith(ie + "s"):
-            return ie
-    for plural, singular in _STD_IRREGULAR:
-        if word.endswith(plural):
-            return word[: -len(plural)] + singular
-    for rule, replacement in _STD_RULES:
-        m = rule.search(word)
-        if m:
-            # Unmatched groups expand to "" (as in the original).
-            return word[: m.start()] + _expand(m, replacement) + word[m.end() :]
-    return word
-
-
-def _expand(m: re.Match[str], replacement: str) -> str:
-    return re.sub(r"\\(\d)", lambda g: m.group(int(g.group(1))) or "", replacement)
-
-
 # --------------------------------------------------------------------------- mentions
 
 
@@ -350,32 +282,42 @@ class Mention:
 
 
 def find_mentions(caption: str, standard: bool = False, tokens: list[Token] | None = None) -> list[Mention]:
-    """Every COCO object mention in ``caption``, in order, duplicates kept (standard CHAIR rules).
+    """Every COCO object mention in ``caption``, in order, duplicates kept (the CHAIR steps above).
 
-    ``standard=True`` singularises as the standard CHAIR script does (:func:`singularize_standard`,
-    for figures comparable with published ones: it misses a singular "bus"); the default uses correct
-    English (:func:`singularize`). ``tokens`` may pass ``tokenize(caption)`` if already computed.
+    ``standard=True`` applies the official script's rules token for token (for figures comparable
+    with published ones: it misses a singular "bus"); the default applies the corrected rules.
+    ``tokens`` may pass ``tokenize(caption)`` if already computed (corrected rules only).
 
     >>> [(m.word, m.label) for m in find_mentions("A baby elephant near a toilet seat, and a man.")]
     [('elephant', 'elephant'), ('toilet', 'toilet'), ('man', 'person')]
     >>> [m.label for m in find_mentions("A bus.")], [m.label for m in find_mentions("A bus.", standard=True)]
     (['bus'], [])
+    >>> [m.label for m in find_mentions("Chairs/stools by a bench's end.")]
+    ['chair', 'chair', 'bench']
+    >>> [m.label for m in find_mentions("Chairs/stools by a bench's end.", standard=True)]
+    ['bench']
     """
-    mapping = _table()[1]
+    if standard:
+        from halluguard.metrics import official_text
+
+        mapping = _official_table()
+        spans = official_text.token_spans(caption.lower())
+        words = [(official_text.singularize(text), start, end) for text, start, end in spans]
+    else:
+        mapping = _table()[1]
+        tokens = tokenize(caption) if tokens is None else tokens
+        words = [(singularize(t.text), t.start, t.end) for t in tokens]
     doubles = _double_words()
-    tokens = tokenize(caption) if tokens is None else tokens
-    single = singularize_standard if standard else singularize
-    words = [single(t.text) for t in tokens]
     merged: list[tuple[str, int, int]] = []
     i = 0
     while i < len(words):
         if i + 1 < len(words):
-            pair = words[i] + " " + words[i + 1]
+            pair = words[i][0] + " " + words[i + 1][0]
             if pair in doubles:
-                merged.append((doubles[pair], tokens[i].start, tokens[i + 1].end))
+                merged.append((doubles[pair], words[i][1], words[i + 1][2]))
                 i += 2
                 continue
-        merged.append((words[i], tokens[i].start, tokens[i].end))
+        merged.append(words[i])
         i += 1
     has_toilet = any(w == "toilet" for w, _, _ in merged)
     return [

@@ -20,9 +20,13 @@ from halluguard.metrics import statistics
 from halluguard.metrics.report import Report
 from halluguard.metrics.runs import MetricRun, Run, UsageError, read_run
 
-__all__ = ["METRICS", "RATES", "evaluate"]
+__all__ = ["METRICS", "RATES", "RULES", "evaluate"]
 
 METRICS = ("chair", "pope", "amber", "faithfulness")
+#: ``official``: what the metric's official script computes (the default); ``corrected``: halluguard's
+#: named corrections (CHAIR: tokens, singulars and synonyms, see ``coco_vocabulary``; AMBER: free-text
+#: yes/no answers parsed leniently instead of exact "Yes"/"No").
+RULES = ("official", "corrected")
 # The rates each metric reports (percent), in table/plot order.
 RATES = {
     "chair": ("chair_s", "chair_i", "recall"),
@@ -105,13 +109,13 @@ def _default_name(run: Any, text_field: str | None, fields: list[str | None]) ->
     return f"{Path(run).name} [{text_field or 'answer'}]"
 
 
-def reference_for(metric: str, annotations: Any) -> Any:
+def reference_for(metric: str, annotations: Any, rules: str = "official") -> Any:
     """What a metric scores against, loaded once: CHAIR's ground truth, POPE's questions, AMBER's data."""
     sources = _annotation_list(annotations)
     if metric == "chair":
         from halluguard.metrics import chair
 
-        return chair.load_ground_truth(*sources)
+        return chair.load_ground_truth(*sources, standard=rules == "official")
     if metric == "pope":
         from halluguard.metrics import pope
 
@@ -128,13 +132,13 @@ def reference_for(metric: str, annotations: Any) -> Any:
 
 
 def _score_runs(
-    metric: str, runs: list[Run], annotations: Any, strict: bool, standard: bool
+    metric: str, runs: list[Run], annotations: Any, strict: bool, rules: str, similar: Any = None
 ) -> list[MetricRun]:
-    reference = reference_for(metric, annotations)
+    reference = reference_for(metric, annotations, rules)
     if metric == "chair":
         from halluguard.metrics import chair
 
-        return [chair.evaluate_run(r, reference, standard=standard) for r in runs]
+        return [chair.evaluate_run(r, reference, standard=rules == "official") for r in runs]
     if metric == "pope":
         from halluguard.metrics import pope
 
@@ -142,7 +146,7 @@ def _score_runs(
     if metric == "amber":
         from halluguard.metrics import amber
 
-        return [amber.evaluate_run(r, reference) for r in runs]
+        return [amber.evaluate_run(r, reference, similar, lenient=rules == "corrected") for r in runs]
     from halluguard.metrics import faithfulness
 
     return [faithfulness.evaluate_run(r) for r in runs]
@@ -222,7 +226,8 @@ def evaluate(
     text_field: str | None = None,
     names: Sequence[str] | None = None,
     strict: bool = False,
-    standard: bool = True,
+    rules: str = "official",
+    vectors: str = "en_core_web_lg",
     n_resamples: int = statistics.N_RESAMPLES,
     seed: int = statistics.SEED,
     level: float = statistics.LEVEL,
@@ -238,7 +243,11 @@ def evaluate(
     - ``metric``: one of ``chair``, ``pope``, ``amber``, ``faithfulness``.
     - ``text_field``: the answer field (default: ``answer``, else ``caption``, ``text``, ``response``);
       a list gives one per run, and one file with several fields is scored once per field.
-    - ``strict``: POPE/AMBER strict answer parsing; ``standard``: CHAIR with the standard singulariser.
+    - ``strict``: POPE's strict answer parsing instead of its ``evaluate.py``'s.
+    - ``rules``: ``official`` (default: what the official script computes) or ``corrected`` (CHAIR:
+      halluguard's tokens, singulars and synonyms; AMBER: free-text yes/no answers parsed leniently).
+    - ``vectors``: AMBER's word vectors for its similarity test (a spaCy model name or path; skipped,
+      and said in ``settings``, when it is not installed).
     - ``n_resamples``, ``seed``, ``level``: the bootstrap (1000 resamples, seed 0, 95 % by default).
     - ``engine="ray"``: score the records on a Ray cluster (``ray_address``, else a local one); for
       the metrics that decompose per record (CHAIR, POPE with question ids, faithfulness); same results.
@@ -249,8 +258,11 @@ def evaluate(
     metric = str(metric).lower()
     if metric not in METRICS:
         raise UsageError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
+    if rules not in RULES:
+        raise UsageError(f"unknown rules {rules!r}; valid rules: {', '.join(RULES)}")
     if metric != "faithfulness" and annotations is None:
         raise UsageError(f"--metric {metric} needs --annotations (ground truth to score against)")
+    similar = None
     if engine == "ray":
         from halluguard.integrations.ray import score_runs
 
@@ -258,11 +270,15 @@ def evaluate(
         if metric == "amber" or not all(isinstance(p, (str, Path)) for p in paths):
             raise UsageError("--engine ray scores JSONL files with chair, pope or faithfulness")
         names = names or [_default_name(p, f, fields) or Path(p).name for p, f in zip(paths, fields)]
-        results = score_runs(metric, paths, reference_for(metric, annotations), names=names, text_fields=fields,
-                             strict=strict, standard=standard, address=ray_address)
+        results = score_runs(metric, paths, reference_for(metric, annotations, rules), names=names,
+                             text_fields=fields, strict=strict, standard=rules == "official", address=ray_address)
     elif engine == "local":
         loaded = _as_runs(runs, names, text_field, require_text=metric != "faithfulness")
-        results = _score_runs(metric, loaded, annotations, strict, standard)
+        if metric == "amber":
+            from halluguard.metrics.amber import word_vectors
+
+            similar = word_vectors(vectors)
+        results = _score_runs(metric, loaded, annotations, strict, rules, similar)
     else:
         raise UsageError(f"unknown engine {engine!r}; valid engines: local, ray")
     for result in results:
@@ -278,10 +294,15 @@ def evaluate(
         "text_field": text_field,
         "annotations": [str(a) for a in _annotation_list(annotations) if isinstance(a, (str, Path))],
     }
-    if metric == "chair":
-        settings["singulariser"] = "standard" if standard else "english"
-    if metric in ("pope", "amber"):
-        settings["parsing"] = "strict" if strict or metric == "amber" else "pope"
+    if metric in ("chair", "amber"):
+        settings["rules"] = rules
+    if metric == "amber":
+        settings["similarity"] = (
+            f"{vectors} word vectors, cosine > 0.8" if similar is not None
+            else f"off: {vectors} is not installed (the official script needs it; pass --vectors)"
+        )
+    if metric == "pope":
+        settings["parsing"] = "strict" if strict else "pope"
     return Report(
         metric=metric, results=results, comparisons=comparisons, settings=settings, rates=RATES[metric]
     )

@@ -86,16 +86,21 @@ def test_beam_search_branch_follows_the_beams(name, monkeypatch):
 @pytest.mark.parametrize("execution, beams", [("batched", 1), ("sequential", 1), ("sequential", 2)])
 def test_dict_outputs_carry_the_cache_as_plain_generate(name, execution, beams):
     case = get_case(name)
-    kwargs = dict(max_new_tokens=NEW, min_new_tokens=NEW, do_sample=False, num_beams=beams,
-                  return_dict_in_generate=True)
+    kwargs = dict(
+        max_new_tokens=NEW, min_new_tokens=NEW, do_sample=False, num_beams=beams, return_dict_in_generate=True
+    )
     plain = case.model.generate(**case.clone_inputs(), **kwargs)
-    guarded = halluguard.guard(case.model, "vdd", execution=execution).generate(**case.clone_inputs(), **kwargs)
+    guarded = halluguard.guard(case.model, "vdd", execution=execution).generate(
+        **case.clone_inputs(), **kwargs
+    )
     assert type(guarded) is type(plain)
     theirs, ours = compat.find_cache(plain), compat.find_cache(guarded)
     assert theirs is not None, f"plain generate returned no cache on transformers {compat.VERSION}"
     assert type(ours) is type(theirs), f"{type(ours).__name__} is not {type(theirs).__name__}"
     assert ours.get_seq_length() == theirs.get_seq_length()
-    assert [k.shape for k, _ in compat.layer_tensors(ours)] == [k.shape for k, _ in compat.layer_tensors(theirs)]
+    assert [k.shape for k, _ in compat.layer_tensors(ours)] == [
+        k.shape for k, _ in compat.layer_tensors(theirs)
+    ]
     assert compat.cache_key(guarded) == compat.cache_key(plain)
 
 
@@ -120,7 +125,9 @@ def test_sequential_steps_share_the_main_forward(name, beams):
     assert len(rows) == 2 + (NEW - 1), rows  # main prefill, branch prefill, one joint forward per step
     assert rows[2:] == [2 * batch] * (NEW - 1), rows  # [main; branch] rows
     if beams == 1:
-        reference = halluguard.guard(case.model, "vdd", execution="batched").generate(**case.clone_inputs(), **kwargs)
+        reference = halluguard.guard(case.model, "vdd", execution="batched").generate(
+            **case.clone_inputs(), **kwargs
+        )
     else:
         processor = VDDLogitsProcessor(case.model, case.clone_inputs(), renormalize=True)  # unfused branch
         reference = case.model.generate(**case.clone_inputs(), **kwargs, logits_processor=[processor])
@@ -159,7 +166,9 @@ def test_a_step_that_cannot_be_joined_says_so_once_and_stays_exact(name, monkeyp
 def test_a_cache_implementation_keeps_the_branch_exact_and_says_so():
     case = get_case("llava")
     kwargs = dict(max_new_tokens=NEW, min_new_tokens=NEW, do_sample=False)
-    reference = halluguard.guard(case.model, "vdd", execution="batched").generate(**case.clone_inputs(), **kwargs)
+    reference = halluguard.guard(case.model, "vdd", execution="batched").generate(
+        **case.clone_inputs(), **kwargs
+    )
     with pytest.warns(FallbackWarning, match="cache_implementation='static'"):
         out = halluguard.guard(case.model, "vdd", execution="sequential").generate(
             **case.clone_inputs(), **kwargs, cache_implementation="static"
@@ -206,7 +215,9 @@ def test_hooks_are_removed_when_generate_raises():
     assert not target._forward_hooks and not target._forward_pre_hooks
 
 
-@pytest.mark.parametrize("chain", ["to_device", "to_dtype", "eval", "float", "half", "train_false", "requires_grad_"])
+@pytest.mark.parametrize(
+    "chain", ["to_device", "to_dtype", "eval", "float", "half", "train_false", "requires_grad_"]
+)
 def test_chained_calls_keep_the_mitigation(chain):
     case = BUILDERS["llava"]()  # its own model: .half() changes the weights
     guarded = halluguard.guard(case.model, "vdd", alpha=5.0, execution="sequential")

@@ -21,7 +21,9 @@ RELEASE = f"transformers {compat.VERSION}"
 
 
 def _prepared(case, **generate_kwargs):
-    return case.model.generate(**case.clone_inputs(), custom_generate=capture, max_new_tokens=1, **generate_kwargs)
+    return case.model.generate(
+        **case.clone_inputs(), custom_generate=capture, max_new_tokens=1, **generate_kwargs
+    )
 
 
 def test_generate_passes_a_given_cache_to_its_decoding_loop_under_the_forward_keyword():
@@ -29,7 +31,9 @@ def test_generate_passes_a_given_cache_to_its_decoding_loop_under_the_forward_ke
     keyword = compat.cache_keyword(case.model)
     cache = DynamicCache()
     prepared = _prepared(case, **{keyword: cache})
-    assert compat.find_cache(prepared.model_kwargs) is cache, f"{RELEASE}: the given cache is not in the loop's kwargs"
+    assert compat.find_cache(prepared.model_kwargs) is cache, (
+        f"{RELEASE}: the given cache is not in the loop's kwargs"
+    )
     assert compat.cache_key(prepared.model_kwargs) == keyword, RELEASE
 
 
@@ -76,10 +80,15 @@ def test_beam_search_reorders_its_cache_through_reorder_cache():
 
     cache = Recording(config=case.model.config.get_text_config(decoder=True))
     case.model.generate(
-        **case.clone_inputs(), max_new_tokens=3, num_beams=2, do_sample=False,
+        **case.clone_inputs(),
+        max_new_tokens=3,
+        num_beams=2,
+        do_sample=False,
         **{compat.cache_keyword(case.model): cache},
     )
-    assert len(calls) >= 2 and calls[0].shape == (4,), f"{RELEASE}: beam search no longer calls Cache.reorder_cache"
+    assert len(calls) >= 2 and calls[0].shape == (4,), (
+        f"{RELEASE}: beam search no longer calls Cache.reorder_cache"
+    )
 
 
 def test_generate_repeats_rows_for_beams_before_its_decoding_loop():
@@ -156,11 +165,13 @@ def test_generate_outputs_have_a_cache_field():
 
 
 def test_qwen_keeps_its_rope_offsets_on_the_model():
-    """The per-call state ``preserved_state`` restores: a prefill of other inputs must not leak into the next step."""
+    """The per-call state ``preserved_state`` restores: another input's prefill must not leak into a step."""
     case = get_case("qwen2_vl")
     case.model.generate(**case.clone_inputs(), max_new_tokens=1)
     holder = case.model.model
-    assert isinstance(getattr(holder, "rope_deltas", None), torch.Tensor), f"{RELEASE}: Qwen's rope_deltas moved"
+    assert isinstance(getattr(holder, "rope_deltas", None), torch.Tensor), (
+        f"{RELEASE}: Qwen's rope_deltas moved"
+    )
     saved = holder.rope_deltas
     with compat.preserved_state(case.model):
         holder.rope_deltas = None

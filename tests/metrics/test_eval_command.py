@@ -207,3 +207,25 @@ def test_single_run_json_has_the_contract_keys_at_the_top(chair_files):
     assert CHAIR_KEYS <= figures.keys() and figures["n"] == 4 and figures["chair_s"] == 0.0
     two = evaluate([chair_files / "after.jsonl", chair_files / "after.jsonl"], chair_files / "gt.json").to_json()
     assert "chair_s" not in two and len(two["runs"]) == 2
+
+
+def test_amber_scores_through_the_command_and_says_its_rules(invoke, tmp_path):
+    annotations = [
+        {"id": 1, "type": "generative", "truth": ["dog"], "hallu": ["cat"]},
+        {"id": 2, "type": "discriminative-hallucination", "truth": "no"},
+        {"id": 3, "type": "relation", "truth": "no"},
+    ]
+    (tmp_path / "annotations.json").write_text(json.dumps(annotations))
+    (tmp_path / "relation.json").write_text(json.dumps({"dog": ["puppy"], "cat": []}))
+    run = _jsonl(tmp_path / "run.jsonl", [{"id": 1, "response": "A dog and a cat."},
+                                           {"id": 2, "response": "No"}, {"id": 3, "response": "No, it is not."}])
+    for rules, accuracy in (("official", 50.0), ("corrected", 100.0)):
+        out = tmp_path / f"{rules}.json"
+        result = invoke(run, "-a", tmp_path / "annotations.json", "-m", "amber", "--rules", rules,
+                        "--json", out, "-q", "--vectors", "no-such-model")
+        assert result.exit_code == 0, result.output
+        report = json.loads(out.read_text())
+        row = report["runs"][0]
+        assert row["n"] == 3 and row["chair"] == 50.0 and row["accuracy"] == accuracy
+        assert report["settings"]["rules"] == rules and "no-such-model" in report["settings"]["similarity"]
+    assert invoke(run, "-a", tmp_path / "annotations.json", "-m", "amber", "--rules", "loose").exit_code == 2
