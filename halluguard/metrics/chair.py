@@ -43,6 +43,8 @@ from halluguard.metrics.runs import (
 )
 
 __all__ = [
+    "overlap_warning",
+    "vocabulary_mentions",
     "CaptionScore",
     "ChairResult",
     "compute_chair",
@@ -70,13 +72,41 @@ class CaptionScore:
         return bool(self.hallucinated)
 
 
+def vocabulary_mentions(caption: str, vocabulary: Any, tokens: list | None = None) -> list[Mention]:
+    """Mentions of a custom vocabulary's labels (a ``halluguard.correctors.vocabulary.Vocabulary``):
+    the longest phrase first, left to right; a phrase the vocabulary marks as no object absorbs its words.
+
+    >>> from halluguard.correctors.vocabulary import Vocabulary
+    >>> lab = Vocabulary().extend({"moon": ["crescent"], "diamond": ["diamonds"]})
+    >>> [(m.word, m.label) for m in vocabulary_mentions("Two diamonds under a crescent.", lab)]
+    [('diamonds', 'diamond'), ('crescent', 'moon')]
+    """
+    tokens = tokenize(caption) if tokens is None else tokens
+    out, i = [], 0
+    while i < len(tokens):
+        for n in range(min(vocabulary.max_words, len(tokens) - i), 0, -1):
+            span = tokens[i : i + n]
+            if not all(t.is_word for t in span):
+                continue
+            found, label = vocabulary.entry([t.text for t in span])
+            if found:
+                if label is not None:
+                    out.append(Mention(" ".join(t.text for t in span), label, span[0].start, span[-1].end))
+                i += n
+                break
+        else:
+            i += 1
+    return out
+
+
 def score_caption(
-    caption: str, ground_truth: Iterable[str], key: str = "", standard: bool = True
+    caption: str, ground_truth: Iterable[str], key: str = "", standard: bool = True, vocabulary: Any = None
 ) -> CaptionScore:
     """Score one caption against the set of COCO classes in its image.
 
     ``standard`` applies the official script's rules (default, comparable with published figures) or
-    halluguard's corrections (``False``); see :mod:`~halluguard.metrics.coco_vocabulary`.
+    halluguard's corrections (``False``); see :mod:`~halluguard.metrics.coco_vocabulary`. A custom
+    ``vocabulary`` (other labels than COCO's: :func:`vocabulary_mentions`) replaces both.
 
     >>> s = score_caption("Two cats on a sofa next to a remote.", {"cat", "couch"})
     >>> [m.label for m in s.hallucinated], sorted(s.recalled)
@@ -84,7 +114,10 @@ def score_caption(
     """
     gt = frozenset(ground_truth)
     tokens = tokenize(caption)
-    mentions = find_mentions(caption, standard=standard, tokens=tokens)
+    if vocabulary is not None:
+        mentions = vocabulary_mentions(caption, vocabulary, tokens)
+    else:
+        mentions = find_mentions(caption, standard=standard, tokens=tokens)
     hallucinated = [m for m in mentions if m.label not in gt]
     recalled = frozenset(m.label for m in mentions if m.label in gt)
     n_words = sum(1 for t in tokens if t.is_word)
@@ -252,13 +285,15 @@ def load_ground_truth(*sources: str | Path | Any, standard: bool = True) -> dict
 # --------------------------------------------------------------------------- runs
 
 
-def evaluate_run(run: Run, ground_truth: dict[str, frozenset[str]], standard: bool = True) -> MetricRun:
+def evaluate_run(
+    run: Run, ground_truth: dict[str, frozenset[str]], standard: bool = True, vocabulary: Any = None
+) -> MetricRun:
     """Score a run's records; records without a known image become errors with their line numbers."""
-    return finish(run.name, *score_records(run, ground_truth, standard=standard))
+    return finish(run.name, *score_records(run, ground_truth, standard=standard, vocabulary=vocabulary))
 
 
 def score_records(
-    run: Run, ground_truth: dict[str, frozenset[str]], standard: bool = True
+    run: Run, ground_truth: dict[str, frozenset[str]], standard: bool = True, vocabulary: Any = None
 ) -> tuple[list[CaptionScore], list[dict[str, Any]]]:
     """The per-record half of :func:`evaluate_run` (runs on any slice of a run, e.g. on a cluster)."""
     errors = list(run.errors)
@@ -270,8 +305,29 @@ def score_records(
         elif key not in ground_truth:
             errors.append({"line": rec.line, "reason": f"image {key!r} is not in the annotations"})
         else:
-            captions.append(score_caption(rec.text, ground_truth[key], key=key, standard=standard))
+            captions.append(score_caption(rec.text, ground_truth[key], key=key, standard=standard, vocabulary=vocabulary))
     return captions, errors
+
+
+def overlap_warning(ground_truth: dict[str, frozenset[str]], labels: Iterable[str]) -> str | None:
+    """A warning when the ground truth names labels the vocabulary does not (then CHAIR is meaningless)."""
+    truth = set().union(*ground_truth.values()) if ground_truth else set()
+    known = set(labels)
+    if not truth:
+        return None
+    unknown = sorted(truth - known)
+    if len(unknown) == len(truth):
+        return (
+            f"none of the ground truth's {len(truth)} labels ({', '.join(unknown[:5])}"
+            f"{', ...' if len(unknown) > 5 else ''}) is in the vocabulary: every mention will count as "
+            "hallucinated and recall as 0. Pass --vocabulary with these labels (JSON {label: [words]})"
+        )
+    if len(unknown) > len(truth) / 2:
+        return (
+            f"{len(unknown)} of the ground truth's {len(truth)} labels are not in the vocabulary "
+            f"({', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}): they can never be recalled"
+        )
+    return None
 
 
 def finish(name: str, captions: list[CaptionScore], errors: list[dict[str, Any]]) -> MetricRun:

@@ -60,6 +60,10 @@ def eval_command(
             "singulars and synonyms; AMBER: lenient yes/no parsing).",
         ),
     ] = "official",
+    vocabulary: Annotated[
+        Optional[Path],
+        typer.Option("--vocabulary", help="CHAIR: JSON {label: [words]} extending the COCO vocabulary."),
+    ] = None,
     vectors: Annotated[
         str,
         typer.Option(
@@ -91,6 +95,7 @@ def eval_command(
             text_field=text_field,
             strict=strict,
             rules=rules,
+            vocabulary=vocabulary,
             vectors=vectors,
             n_resamples=resamples,
             seed=seed,
@@ -100,6 +105,8 @@ def eval_command(
     except (UsageError, ConnectionError) as exc:
         typer.echo(f"halluguard: error: {exc}", err=True)
         raise typer.Exit(code=2) from None
+    for warning in report.settings.get("warnings", []):
+        err.print(f"halluguard: warning: {warning}", highlight=False, markup=False)
     if not quiet:
         report.print(Console())
     if json_out is not None:

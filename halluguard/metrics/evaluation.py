@@ -132,13 +132,14 @@ def reference_for(metric: str, annotations: Any, rules: str = "official") -> Any
 
 
 def _score_runs(
-    metric: str, runs: list[Run], annotations: Any, strict: bool, rules: str, similar: Any = None
+    metric: str, runs: list[Run], reference: Any, strict: bool, rules: str, similar: Any = None,
+    vocabulary: Any = None,
 ) -> list[MetricRun]:
-    reference = reference_for(metric, annotations, rules)
     if metric == "chair":
         from halluguard.metrics import chair
 
-        return [chair.evaluate_run(r, reference, standard=rules == "official") for r in runs]
+        standard = rules == "official"
+        return [chair.evaluate_run(r, reference, standard=standard, vocabulary=vocabulary) for r in runs]
     if metric == "pope":
         from halluguard.metrics import pope
 
@@ -218,6 +219,21 @@ def compare(
     return out
 
 
+def _chair_vocabulary(vocabulary: Any) -> tuple[Any, set[str]]:
+    """The custom vocabulary (None: COCO's, by the CHAIR rules) and the labels it can name."""
+    from halluguard.metrics.coco_vocabulary import COCO_CLASSES
+
+    if vocabulary is None:
+        return None, set(COCO_CLASSES)
+    from halluguard.correctors.vocabulary import Vocabulary
+
+    try:
+        vocab = Vocabulary.from_file(vocabulary, base=Vocabulary.coco(wordnet=False))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return vocab, set(vocab.labels)
+
+
 def evaluate(
     runs: Any,
     annotations: Any = None,
@@ -227,6 +243,7 @@ def evaluate(
     names: Sequence[str] | None = None,
     strict: bool = False,
     rules: str = "official",
+    vocabulary: str | Path | None = None,
     vectors: str = "en_core_web_lg",
     n_resamples: int = statistics.N_RESAMPLES,
     seed: int = statistics.SEED,
@@ -246,6 +263,8 @@ def evaluate(
     - ``strict``: POPE's strict answer parsing instead of its ``evaluate.py``'s.
     - ``rules``: ``official`` (default: what the official script computes) or ``corrected`` (CHAIR:
       halluguard's tokens, singulars and synonyms; AMBER: free-text yes/no answers parsed leniently).
+    - ``vocabulary``: CHAIR on other labels than COCO's: a JSON file ``{label: [words]}`` extending the
+      COCO vocabulary, as ``halluguard fix --vocabulary`` takes it (the lab's kinds, a user's label set).
     - ``vectors``: AMBER's word vectors for its similarity test (a spaCy model name or path; skipped,
       and said in ``settings``, when it is not installed).
     - ``n_resamples``, ``seed``, ``level``: the bootstrap (1000 resamples, seed 0, 95 % by default).
@@ -260,25 +279,42 @@ def evaluate(
         raise UsageError(f"unknown metric {metric!r}; valid metrics: {', '.join(METRICS)}")
     if rules not in RULES:
         raise UsageError(f"unknown rules {rules!r}; valid rules: {', '.join(RULES)}")
-    if metric != "faithfulness" and annotations is None:
+    if metric not in ("faithfulness", "pope") and annotations is None:
         raise UsageError(f"--metric {metric} needs --annotations (ground truth to score against)")
-    similar = None
+    similar, vocab, labels = None, None, set()
+    if metric == "chair":
+        vocab, labels = _chair_vocabulary(vocabulary)
+    elif vocabulary is not None:
+        raise UsageError("--vocabulary applies to CHAIR only")
     if engine == "ray":
+        if vocab is not None:
+            raise UsageError("--vocabulary is not available with --engine ray yet; score locally")
         from halluguard.integrations.ray import score_runs
 
         paths, fields = per_run_fields(runs, text_field)
         if metric == "amber" or not all(isinstance(p, (str, Path)) for p in paths):
             raise UsageError("--engine ray scores JSONL files with chair, pope or faithfulness")
         names = names or [_default_name(p, f, fields) or Path(p).name for p, f in zip(paths, fields)]
-        results = score_runs(metric, paths, reference_for(metric, annotations, rules), names=names,
-                             text_fields=fields, strict=strict, standard=rules == "official", address=ray_address)
+        reference = reference_for(metric, annotations, rules)
+        results = score_runs(metric, paths, reference, names=names, text_fields=fields, strict=strict,
+                             standard=rules == "official", address=ray_address)
     elif engine == "local":
         loaded = _as_runs(runs, names, text_field, require_text=metric != "faithfulness")
+        if metric == "pope" and annotations is None:
+            from halluguard.metrics.pope import questions_from_run
+
+            annotations = questions_from_run(loaded[0]) if loaded else None
+            if not annotations:
+                raise UsageError(
+                    "--metric pope needs --annotations (POPE question files), unless the run carries its "
+                    "labels (lmms-eval --log_samples, VLMEvalKit predictions)"
+                )
         if metric == "amber":
             from halluguard.metrics.amber import word_vectors
 
             similar = word_vectors(vectors)
-        results = _score_runs(metric, loaded, annotations, strict, rules, similar)
+        reference = reference_for(metric, annotations, rules)
+        results = _score_runs(metric, loaded, reference, strict, rules, similar, vocab)
     else:
         raise UsageError(f"unknown engine {engine!r}; valid engines: local, ray")
     for result in results:
@@ -296,6 +332,14 @@ def evaluate(
     }
     if metric in ("chair", "amber"):
         settings["rules"] = rules
+    if vocabulary is not None:
+        settings["vocabulary"] = str(vocabulary)
+    if metric == "chair":
+        from halluguard.metrics.chair import overlap_warning
+
+        warning = overlap_warning(reference, labels)
+        if warning:
+            settings["warnings"] = [warning]
     if metric == "amber":
         settings["similarity"] = (
             f"{vectors} word vectors, cosine > 0.8" if similar is not None

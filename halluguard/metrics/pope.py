@@ -38,7 +38,10 @@ from typing import Any
 
 from halluguard.metrics.runs import MetricRun, Run, UsageError, load_json_or_jsonl
 
-__all__ = ["generate_questions", "load_questions", "parse_answer", "pope_scores", "evaluate_run", "SPLITS"]
+__all__ = [
+    "SPLITS", "evaluate_run", "generate_questions", "load_questions", "parse_answer", "pope_scores",
+    "questions_from_run",
+]
 
 SPLITS = ("random", "popular", "adversarial")
 RATES = ("accuracy", "precision", "recall", "f1", "yes_ratio")
@@ -120,7 +123,9 @@ def load_questions(*paths: str | Path) -> list[dict[str, Any]]:
 
     Each question keeps its fields and gains ``split`` (from a ``split``/``category`` field, else from
     the file name: ``coco_pope_adversarial.json`` -> ``adversarial``). Labels are lower-cased; lines
-    may end in CRLF.
+    may end in CRLF. lmms-eval's POPE rows (``answer`` instead of ``label``) are read too, and files
+    whose name says RePOPE (``coco_repope_random.json``) are RePOPE's re-annotation: questions it
+    removed are left out of the scores, with that reason.
     """
     files: list[Path] = []
     for p in map(Path, paths):
@@ -135,6 +140,8 @@ def load_questions(*paths: str | Path) -> list[dict[str, Any]]:
         data = load_json_or_jsonl(path)
         items = data if isinstance(data, list) else [data]
         for number, q in enumerate(items, start=1):
+            if isinstance(q, dict) and "label" not in q and str(q.get("answer", "")).strip().lower() in ("yes", "no"):
+                q = dict(q, label=q["answer"])  # lmms-eval's POPE data
             if not isinstance(q, dict) or "label" not in q or "question_id" not in q:
                 raise UsageError(
                     f"{path}, item {number}: not a POPE question (expected question_id, image, text, label)"
@@ -144,7 +151,24 @@ def load_questions(*paths: str | Path) -> list[dict[str, Any]]:
                 raise UsageError(f"{path}, item {number}: label should be yes or no, got {q['label']!r}")
             q = dict(q, label=label)
             q["split"] = str(q.get("split") or q.get("category") or _split_of(path))
+            if "repope" in path.name.lower():
+                q["source"] = "repope"
             questions.append(q)
+    return questions
+
+
+def questions_from_run(run: Run) -> list[dict[str, Any]]:
+    """The questions a run carries itself (harness files hold each question's label), or ``[]``."""
+    questions, seen = [], set()
+    for rec in run.records:
+        record = rec.record
+        label = str(record.get("label", "")).strip().lower()
+        if "question_id" not in record or label not in ("yes", "no"):
+            return []
+        key = (str(record.get("split", "all")), str(record["question_id"]))
+        if key not in seen:
+            seen.add(key)
+            questions.append({"question_id": record["question_id"], "label": label, "split": key[0]})
     return questions
 
 
@@ -208,7 +232,10 @@ def score_records(
             split = splits[0] if splits else ""
         q = by_key.get((str(split), str(qid)))
         if q is None:
-            errors.append({"line": rec.line, "reason": f"question {qid!r} ({split}) is not in the question files"})
+            reason = "is not in the question files"
+            if any(one.get("source") == "repope" for one in questions):
+                reason = "was removed by RePOPE as ambiguous: not scored"
+            errors.append({"line": rec.line, "reason": f"question {qid!r} ({split}) {reason}"})
             continue
         matched.append((f"{q['split']}/{q['question_id']}", q, parse_answer(rec.text, strict)))
     return matched, errors

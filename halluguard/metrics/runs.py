@@ -1,9 +1,10 @@
 """Reading runs (model answers) for evaluation: one bad line never sinks the whole file.
 
-A run is a JSONL file (one JSON object per line) or a JSON array of objects (AMBER's response format).
-The answer text is read from ``text_field`` when given, else from the first of ``answer``, ``caption``,
-``text``, ``response`` that a record has. Lines that are not JSON objects, or have no usable text, are
-kept out and reported with their line numbers.
+A run is a JSONL file (one JSON object per line), a JSON array of objects (AMBER's response format), or
+what an evaluation harness writes (:mod:`~halluguard.metrics.harnesses`: lmms-eval's ``--log_samples``
+lines, VLMEvalKit's TSV/XLSX/JSON predictions). The answer text is read from ``text_field`` when given,
+else from the first of ``answer``, ``caption``, ``text``, ``response`` that a record has. Lines that are
+not JSON objects, or have no usable text, are kept out and reported with their line numbers.
 
 >>> run = Run.from_records([{"image_id": 1, "caption": "A dog."}, {"image_id": 2}], name="demo")
 >>> [r.text for r in run.records], run.errors
@@ -54,16 +55,27 @@ class Run:
         text_field: str | None = None,
         first_line: int = 1,
         require_text: bool = True,
+        split: str | None = None,
     ) -> Run:
         """Build a run from already parsed objects (line numbers count from ``first_line``).
 
-        With ``require_text=False`` a record without a text field is kept with empty text.
+        With ``require_text=False`` a record without a text field is kept with empty text. Harness
+        records (lmms-eval samples, VLMEvalKit rows) are read as such; ``split`` is the POPE split an
+        lmms-eval log's task name gives.
         """
+        from halluguard.metrics import harnesses
+
         run = cls(name=name)
         fields = (text_field,) if text_field else TEXT_FIELDS
         for line, record in enumerate(records, start=first_line):
             if not isinstance(record, dict):
                 run.error(line, f"expected a JSON object, got {type(record).__name__}")
+                continue
+            if harnesses.is_lmms_eval_sample(record):
+                record = harnesses.from_lmms_eval([record], split)[0]
+            elif "prediction" in record and "index" in record:  # VLMEvalKit: "answer" is the label
+                for one in harnesses.from_vlmevalkit([record]):
+                    run.records.append(RunRecord(line, one, one["answer"]))
                 continue
             name_found = next((f for f in fields if f in record), None)
             if name_found is None and not require_text:
@@ -95,18 +107,31 @@ def read_run(
     except OSError as exc:
         raise UsageError(f"cannot read run file {path}: {exc}") from exc
     name = name or path.name
+    from halluguard.metrics import harnesses
+
+    split = harnesses.task_split(path)
+    if path.suffix.lower() in (".tsv", ".xlsx", ".csv"):
+        try:
+            rows = harnesses.read_table(path)
+        except (OSError, ValueError, KeyError, IndexError) as exc:
+            raise UsageError(f"{path}: not a readable prediction table: {exc}") from exc
+        return Run.from_records(rows, name=name, text_field=text_field, first_line=2, require_text=require_text)
     if data.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"["):
         try:
             items = json.loads(data.decode("utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UsageError(f"{path}: starts with '[' but is not a JSON array: {exc}") from exc
-        return Run.from_records(items, name=name, text_field=text_field, require_text=require_text)
+        return Run.from_records(items, name=name, text_field=text_field, require_text=require_text, split=split)
     lines = enumerate(data.splitlines(), start=1)
-    return run_from_lines(lines, name=name, text_field=text_field, require_text=require_text)
+    return run_from_lines(lines, name=name, text_field=text_field, require_text=require_text, split=split)
 
 
 def run_from_lines(
-    lines: Iterable[tuple[int, bytes]], name: str = "run", text_field: str | None = None, require_text: bool = True
+    lines: Iterable[tuple[int, bytes]],
+    name: str = "run",
+    text_field: str | None = None,
+    require_text: bool = True,
+    split: str | None = None,
 ) -> Run:
     """A :class:`Run` from numbered raw JSONL lines (blank lines skipped; a bad line is an error).
 
@@ -125,7 +150,7 @@ def run_from_lines(
             run.error(number, f"not valid JSON: {exc.msg} (column {exc.colno})")
     for number, record in parsed:
         one = Run.from_records(
-            [record], name=name, text_field=text_field, first_line=number, require_text=require_text
+            [record], name=name, text_field=text_field, first_line=number, require_text=require_text, split=split
         )
         run.records.extend(one.records)
         run.errors.extend(one.errors)

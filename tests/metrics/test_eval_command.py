@@ -229,3 +229,20 @@ def test_amber_scores_through_the_command_and_says_its_rules(invoke, tmp_path):
         assert row["n"] == 3 and row["chair"] == 50.0 and row["accuracy"] == accuracy
         assert report["settings"]["rules"] == rules and "no-such-model" in report["settings"]["similarity"]
     assert invoke(run, "-a", tmp_path / "annotations.json", "-m", "amber", "--rules", "loose").exit_code == 2
+
+
+def test_chair_on_other_labels_takes_a_vocabulary_and_warns_without_one(invoke, tmp_path):
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({"1": ["moon", "diamond"], "2": ["moon"]}))
+    run = _jsonl(tmp_path / "run.jsonl", [{"image_id": 1, "caption": "Two diamonds under a crescent and a star."},
+                                           {"image_id": 2, "caption": "A white moon."}])
+    vocabulary = tmp_path / "lab.json"
+    vocabulary.write_text(json.dumps({"moon": ["crescent"], "diamond": [], "star": []}))
+    out = tmp_path / "out.json"
+    result = invoke(run, "-a", gt, "--json", out, "-q")
+    assert result.exit_code == 0 and "none of the ground truth's 2 labels" in result.output
+    assert "warnings" in json.loads(out.read_text())["settings"]
+    result = invoke(run, "-a", gt, "--vocabulary", vocabulary, "--json", out, "-q")
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    row = json.loads(out.read_text())["runs"][0]
+    assert row["chair_i"] == pytest.approx(100 * 1 / 4) and row["recall"] == 100.0  # the star is hallucinated
