@@ -152,7 +152,7 @@ def extract_nouns(texts: Sequence[str], nlp: Any = None) -> list[list[str]]:
 
     nlp = load_spacy() if nlp is None else nlp
     lemma = _lemmatizer()
-    docs = (Doc(nlp.vocab, words=word_tokenize(text) or [""]) for text in texts)
+    docs = (Doc(nlp.vocab, words=word_tokenize(text)) for text in texts)
     tagging = [name for name in nlp.pipe_names if name in ("tok2vec", "tagger", "attribute_ruler")]
     with nlp.select_pipes(enable=tagging):
         return [[lemma(t.text) for t in doc if t.tag_.startswith("NN")] for doc in nlp.pipe(docs)]
