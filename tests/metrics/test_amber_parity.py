@@ -70,3 +70,10 @@ def test_amber_equals_the_official_script(similar):
         assert row["accuracy"] == pytest.approx(rate("qa_correct_score", "qa_correct_num", prefixes))
         assert row["precision"] == pytest.approx(rate("qa_ans_no_score", "qa_ans_no_num", prefixes))
         assert row["recall"] == pytest.approx(rate("qa_no_score", "qa_no_num", prefixes))
+
+
+def test_nouns_as_the_official_script_reads_them():
+    nouns = extract_nouns(["A man can be seen near two cans. The Dog and the women sit on benches."])[0]
+    assert nouns.count("can") == 1  # "cans" is a noun; the modal verb is not
+    assert "Dog" in nouns and "dog" not in nouns  # case kept, as the official script keeps it
+    assert "bench" in nouns  # WordNet's lemma
