@@ -23,9 +23,27 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain: "[default: ...]" and "{label: [nouns]}" print as written
 )
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from halluguard import __version__
+
+        typer.echo(f"halluguard {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Make vision-language models hallucinate less, and prove it."""
 
 
 def _usage_error(message: str) -> typer.Exit:
