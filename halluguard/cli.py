@@ -42,8 +42,14 @@ def _options(
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
     ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the INFO lines and banners of Ray and "
+                                 "Ultralytics (hidden by default)."),
 ) -> None:
     """Make vision-language models hallucinate less, and prove it."""
+    import os
+
+    if verbose:
+        os.environ["HALLUGUARD_VERBOSE"] = "1"
 
 
 def _usage_error(message: str) -> typer.Exit:
@@ -68,6 +74,8 @@ def fix_command(
     unverifiable: str = typer.Option("keep", "--unverifiable", help="Claims the detector cannot check: keep, hedge, remove."),
     grounding: bool = typer.Option(False, "--grounding", help="Append each supported object's box: 'a dog [x1, y1, x2, y2]'."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Detector score from which a box counts as seen."),
+    imgsz: Optional[int] = typer.Option(None, "--imgsz", help="YOLO inference size [default: the size the "
+                                        "checkpoint was trained at]."),
     vocabulary: Optional[Path] = typer.Option(None, "--vocabulary", help="JSON {label: [nouns]} extending the COCO vocabulary."),
     cooccurrence: Optional[Path] = typer.Option(None, "--cooccurrence", help="Co-occurrence statistics for --mode lure "
                                                 "(from 'halluguard cooccurrence')."),
@@ -82,7 +90,8 @@ def fix_command(
     num_gpus: float = typer.Option(0, "--num-gpus", help="GPUs per detector actor (--engine ray)."),
     concurrency: int = typer.Option(1, "--concurrency", help="Actors per stage (--engine ray)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary line."),
-    json_summary: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    json_out: Optional[str] = typer.Option(None, "--json", metavar="PATH", help="Write the summary as JSON to "
+                                           "PATH ('-': stdout), as eval --json writes its report."),
 ) -> None:
     """Correct what the image does not support in each answer (streaming, loss-free)."""
     from halluguard.detectors.base import DetectorError
@@ -100,7 +109,7 @@ def fix_command(
     if output.resolve() == input.resolve():
         raise _usage_error("--output must differ from the input")
     options = {"mode": mode, "unverifiable": unverifiable, "grounding": grounding, "threshold": threshold,
-               "vocabulary": str(vocabulary) if vocabulary else None, "device": device,
+               "vocabulary": str(vocabulary) if vocabulary else None, "device": device, "imgsz": imgsz,
                "detector_labels": detector_labels,
                "cooccurrence": str(cooccurrence) if cooccurrence else None, "rewriter": rewriter}
     options = {k: v for k, v in options.items() if v not in (None, False)}
@@ -123,9 +132,11 @@ def fix_command(
             raise _usage_error(str(exc))
         finally:
             progress.close()
-    if json_summary:
+    if json_out == "-":
         typer.echo(json.dumps(summary.to_json()))
-    elif not quiet:
+    elif json_out:
+        Path(json_out).write_text(json.dumps(summary.to_json()) + "\n")
+    if json_out != "-" and not quiet:
         typer.echo(summary.line(), err=True)
     raise typer.Exit(EXIT_SOME_FAILED if summary.errors else EXIT_OK)
 
@@ -133,12 +144,15 @@ def fix_command(
 @app.command("demo")
 def demo_command(
     output: Path = typer.Option(Path("out/demo"), "--output", "-o", help="Folder for the demo's outputs."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary."),
+    full: bool = typer.Option(False, "--full", help="The lab on 1,000 images (a few minutes) instead of 300."),
+    images: Optional[int] = typer.Option(None, "--images", min=8, help="Lab test images [default: 300; 1000 "
+                                         "with --full]."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no example corrections."),
 ) -> None:
-    """Run fix (and eval) offline on the project's example set and print before/after figures."""
+    """fix and eval offline on real photos, then generate -> fix -> eval on the lab (about a minute)."""
     from halluguard.demo import run_demo
 
-    raise typer.Exit(run_demo(output, quiet=quiet))
+    raise typer.Exit(run_demo(output, quiet=quiet, full=full, n_images=images))
 
 
 def _register_optional_commands() -> None:
@@ -151,6 +165,7 @@ def _register_optional_commands() -> None:
         ("cooccurrence", "halluguard.correctors.cli", "cooccurrence_command"),
     ):
         app.command(name)(getattr(import_module(module), attr))
+    app.add_typer(import_module("halluguard.lab.cli").lab_app, name="lab")
 
 
 _register_optional_commands()

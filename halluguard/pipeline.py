@@ -143,7 +143,7 @@ def fix(
     try:
         chunk: list[tuple[int, bytes, Answer | ErrorRecord]] = []
         last_line = writer.lines_done
-        total_bytes, bytes_read = input.stat().st_size, 0
+        total_bytes, bytes_read = input.stat().st_size, _prefix_bytes(input, writer.lines_done)
         for number, raw in read_lines(input, skip_until=writer.lines_done):
             bytes_read += len(raw) + 1
             chunk.append((number, raw, parse_line(number, raw, base_dir, text_field=text_field,
@@ -159,9 +159,19 @@ def fix(
             _process(chunk, corrector, store, writer, str(input))
         writer.lines_done = last_line
         writer.commit()
+        if on_progress:  # the whole file is read (blank lines and a resumed prefix included)
+            on_progress(total_bytes, writer.counts["written"] + writer.counts["errors"])
     finally:
         writer.close()
     return Summary.of([writer], started, output)
+
+
+def _prefix_bytes(path: Path, lines: int) -> int:
+    """Bytes of the first ``lines`` lines of ``path`` (what a resumed run has already read)."""
+    if not lines:
+        return 0
+    with open(path, "rb") as handle:
+        return sum(len(raw) for _, raw in zip(range(lines), handle))
 
 
 def run_options(detector: Any, options: dict[str, Any] | None, text_field: str | None, images: Any) -> dict[str, Any]:

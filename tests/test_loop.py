@@ -30,7 +30,7 @@ def test_generate_fix_eval_loop(tmp_path):
 
     fixed = tmp_path / "fixed.jsonl"
     corrected = run_cli("fix", str(answers), "-o", str(fixed), "--images", str(images), "--detector", str(DETECTOR),
-                        "--vocabulary", str(VOCABULARY), "--mode", "lure", "--device", "cpu", "--json")
+                        "--vocabulary", str(VOCABULARY), "--mode", "lure", "--device", "cpu", "--json", "-")
     assert corrected.returncode == 0, corrected.stderr
     out = [json.loads(line) for line in fixed.read_text().splitlines()]
     claims = [c for r in out for c in r["claims"]]

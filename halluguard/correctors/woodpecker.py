@@ -76,11 +76,12 @@ class Woodpecker:
 
     @classmethod
     def from_spec(cls, detector: Any = "none", *, device: str | None = None, detector_labels: str | None = None,
-                  **options: Any) -> "Woodpecker":
+                  imgsz: int | None = None, **options: Any) -> "Woodpecker":
         """A corrector around ``load_detector(detector)``; ``options`` are :class:`CorrectOptions` fields.
 
         ``detector_labels`` ("coco", or a JSON list of labels) declares what an annotation file is
-        exhaustive for: without it, only labels that occur in the file can be contradicted.
+        exhaustive for: without it, only labels that occur in the file can be contradicted. ``imgsz``:
+        a YOLO detector's inference size (default: the size it was trained at).
         """
         from halluguard.detectors import load_detector
 
@@ -90,7 +91,7 @@ class Woodpecker:
             from pathlib import Path
 
             labels = json.loads(Path(labels).read_text())
-        return cls(load_detector(detector, device=device, vocabulary=labels), CorrectOptions(**options))
+        return cls(load_detector(detector, device=device, vocabulary=labels, imgsz=imgsz), CorrectOptions(**options))
 
     # -- stage 1: claims (CPU, batched) ----------------------------------------------------------
     def extract(self, texts: Sequence[str]) -> list[list[Claim]]:

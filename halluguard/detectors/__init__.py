@@ -157,7 +157,7 @@ def _yolo(
     half: bool | None = None,
     conf: float = 0.25,
     iou: float = 0.7,
-    imgsz: int = 640,
+    imgsz: int | None = None,
     batch_size: int = 16,
     max_det: int = 300,
     download: bool = False,
@@ -185,7 +185,7 @@ def _person(
     half: bool | None = None,
     conf: float = 0.25,
     iou: float = 0.7,
-    imgsz: int = 640,
+    imgsz: int | None = None,
     batch_size: int = 16,
     max_det: int = 300,
 ) -> Detector:

@@ -11,7 +11,8 @@
 - ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ... (default: the first GPU if any);
   on a GPU the model runs in fp16 unless ``half=False``.
 - ``conf`` (0.25, ultralytics' default): boxes below it are not reported; ``iou``: NMS overlap;
-  ``imgsz``: inference size; ``batch_size``: images per forward pass.
+  ``imgsz``: inference size (default: the size the checkpoint was trained at); ``batch_size``: images per
+  forward pass.
 - Labels are the model's ``names``; ``vocabulary`` is their set.
 
 ultralytics is imported lazily, after setting (unless the user already did) ``YOLO_OFFLINE=1``,
@@ -45,11 +46,13 @@ def _env_true(name: str) -> bool:
 
 
 def prepare_ultralytics_environment() -> None:
-    """Offline, no auto-install, settings under halluguard's cache; what the user set is kept."""
+    """Offline, no auto-install, quiet unless ``$HALLUGUARD_VERBOSE`` (``-v``), settings under halluguard's
+    cache; what the user set is kept."""
     from halluguard.detectors.assets import cache_dir
 
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    os.environ.setdefault("YOLO_VERBOSE", "true" if os.environ.get("HALLUGUARD_VERBOSE") else "false")
     if not os.environ.get("YOLO_CONFIG_DIR"):
         folder = cache_dir() / "ultralytics"
         try:
@@ -137,7 +140,7 @@ class YoloDetector:
         half: bool | None = None,
         conf: float = 0.25,
         iou: float = 0.7,
-        imgsz: int = 640,
+        imgsz: int | None = None,
         batch_size: int = 16,
         max_det: int = 300,
         download: bool = False,
@@ -175,6 +178,9 @@ class YoloDetector:
                 f"{self.weights!r} is a YOLO '{task}' model; halluguard needs boxes: use a detection, "
                 "pose or segmentation model (e.g. yolo11n.pt)"
             )
+        if self.imgsz is None:  # the size the checkpoint was trained at (ultralytics keeps it in its args)
+            trained = (getattr(self.model, "overrides", None) or {}).get("imgsz") or 640
+            self.imgsz = int(max(trained) if isinstance(trained, (list, tuple)) else trained)
         names = self.model.names
         self.names: dict[int, str] = dict(names) if isinstance(names, dict) else dict(enumerate(names))
         self.vocabulary: frozenset[str] = frozenset(self.names.values())

@@ -35,19 +35,36 @@ from halluguard.pipeline import ImageStore, PassThrough, Summary, checks_nothing
 from halluguard.records import Answer, Correction, RecordError
 
 
-def connect(address: str | None = None, num_cpus: int | None = None) -> None:
-    """``ray.init`` with a clear error when a cluster address does not answer."""
-    import ray
+def connect(address: str | None = None, num_cpus: int | None = None, verbose: bool | None = None) -> None:
+    """``ray.init`` with a clear error when a cluster address does not answer.
 
+    Quiet unless ``verbose`` (default: ``$HALLUGUARD_VERBOSE`` set, as the CLI's ``-v`` sets it): Ray's INFO
+    lines, its workers' log lines and Ray Data's progress bars are left out.
+    """
+    import logging
+    import os
+
+    import ray
+    import ray.data
+
+    verbose = bool(os.environ.get("HALLUGUARD_VERBOSE")) if verbose is None else verbose
+    level = logging.INFO if verbose else logging.ERROR
+    for name in ("ray", "ray.data", "ray.serve"):
+        logging.getLogger(name).setLevel(level)
     if ray.is_initialized():
         return
     if address and address != "auto":
         _probe(address)
+    quiet = {"log_to_driver": verbose, "logging_level": level}
     try:
         if address:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, **quiet)
         else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+            ray.init(num_cpus=num_cpus, include_dashboard=False, **quiet)
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = verbose
+        if hasattr(context, "print_on_execution_start"):
+            context.print_on_execution_start = verbose
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ConnectionError(
             f"cannot reach a Ray cluster at {address!r}: {exc}. Start one with 'ray start --head' and pass its "

@@ -43,6 +43,7 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
 #: the sweep: line name -> (guard method, fixed parameters, swept parameter, values)
 SWEEPS: dict[str, tuple[str, dict[str, Any], str, tuple[float, ...]]] = {
     "vcd T=100": ("vcd", {"noise_step": 100}, "alpha", (1.0, 2.0, 4.0)),
+    "vcd T=250": ("vcd", {"noise_step": 250}, "alpha", (1.0, 2.0, 4.0)),
     "vcd T=500": ("vcd", {"noise_step": 500}, "alpha", (1.0, 2.0, 4.0)),
     "icd": ("icd", {}, "alpha", (1.0, 2.0, 4.0)),
     "vdd": ("vdd", {}, "alpha", (1.0, 2.0, 4.0)),
@@ -296,6 +297,7 @@ def run_lab(
     threads: int | None = None,
     keep_captions: bool = False,
     progress: Callable[[str], None] | None = None,
+    on_step: Callable[[str, int, int], None] | None = None,
 ) -> LabResults:
     """Measure the methods on ``n_images`` lab test scenes; see the module docstring.
 
@@ -307,6 +309,8 @@ def run_lab(
     - ``sweep``: each measured decoder at several strengths (:data:`SWEEPS`) on ``sweep_images`` of the
       images (half of them prior-breaking).
     - ``threads``: torch CPU threads for the run (restored afterwards).
+    - ``progress(message)`` hears each timing; ``on_step(description, done, total)`` each step as it starts
+      (generate with a method, correct a method's captions, the sweep), for a progress bar.
     """
     import torch
 
@@ -325,8 +329,18 @@ def run_lab(
             "detector": str(detector), "methods": list(generators), "seconds": {},
             "dtype": str(getattr(getattr(model, "model", None), "dtype", "-")).replace("torch.", "")})
         seconds = results.meta["seconds"]
+        n_stages = (1 + weakened) if fix else 0
+        total = len(generators) * (1 + n_stages) + bool(sweep and decoders_available())
+        done = [0]
+
+        def step(description: str) -> None:
+            if on_step is not None:
+                on_step(description, done[0], total)
+            done[0] += 1
+
         generated: dict[str, list[str]] = {}
         for name, generate in generators.items():
+            step(f"generate: {name}")
             t = time.perf_counter()
             generated[name] = generate(data.images)
             seconds[name] = round(time.perf_counter() - t, 2)
@@ -337,6 +351,7 @@ def run_lab(
                 stages = {"generated": captions}
                 if corrections is not None:
                     for stage in corrections.correctors:
+                        step(f"{stage}: {name}")
                         t = time.perf_counter()
                         stages[stage] = corrections.correct(stage, captions)
                         seconds[f"{name} / {stage}"] = round(time.perf_counter() - t, 2)
@@ -346,11 +361,14 @@ def run_lab(
                         results.captions.setdefault(name, {})[stage] = list(texts)
             say(f"table: {time.perf_counter() - started:.1f} s")
             if sweep and isinstance(model, Captioner) and decoders_available():
+                step(f"sweep of strengths ({min(sweep_images, n_images)} images)")
                 t = time.perf_counter()
                 results.sweep = _sweep(model, data, generated, sweep_images, corrections)
                 results.meta["sweep_images"] = min(sweep_images, n_images)
                 seconds["sweep"] = round(time.perf_counter() - t, 2)
         seconds["total"] = round(time.perf_counter() - started, 1)
+        if on_step is not None:
+            on_step("done", total, total)
         say(f"total: {seconds['total']:.1f} s")
         return results
     finally:
@@ -376,7 +394,11 @@ def _sweep(model: Captioner, data: LabData, generated: dict[str, list[str]], n: 
     known = {_key(*METHODS[name]): [captions[i] for i in idx]
              for name, captions in generated.items() if name in METHODS}
     greedy = known.get(_key("none", {})) or model.caption(images)
-    base = scoring.score(greedy, truths).rates()
+
+    def rates(captions: list[str]) -> dict[str, Any]:
+        return scoring.score(captions, truths).summary(n_resamples=200)
+
+    base = rates(greedy)
     points = []
     measured = {METHODS[name][0] for name in generated if name in METHODS}
     for line, (method, fixed, param, values) in SWEEPS.items():
@@ -388,52 +410,72 @@ def _sweep(model: Captioner, data: LabData, generated: dict[str, list[str]], n: 
             captions = known.get(_key(method, params))
             if captions is None:
                 captions = known[_key(method, params)] = model.caption(images, method, **params)
-            points.append({"line": line, "param": param, "value": value, **scoring.score(captions, truths).rates()})
+            points.append({"line": line, "param": param, "value": value, **rates(captions)})
     if corrections is not None:
         fixed_greedy = corrections.correct("fixed", greedy, idx)
-        points.append({"line": "greedy + fix", "param": "-", "value": 1.0,
-                       **scoring.score(fixed_greedy, truths).rates()})
+        points.append({"line": "greedy + fix", "param": "-", "value": 1.0, **rates(fixed_greedy)})
     return points
 
 
 def plot_tradeoff(results: LabResults, path: str | Path) -> Path:
-    """Hallucination (CHAIR_i; prior-driven rate) against recall, one line per method's strength sweep."""
+    """Hallucination (CHAIR_i; prior-driven rate) against recall, one line per method's strength sweep.
+
+    Each point carries its 95 % intervals (both axes); the numbers beside the points are the swept
+    strength; the lower right corner is better (less hallucination, more recall).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.8))
     lines: dict[str, list[dict[str, Any]]] = {}
     for p in results.sweep:
         lines.setdefault(p["line"], []).append(p)
     for ax, key, title in ((axes[0], "chair_i", "CHAIR_i (%)"), (axes[1], "prior", "prior-driven rate (%)")):
         for line, pts in lines.items():
-            if line == "greedy + fix":
-                ax.scatter([p["recall"] for p in pts], [p[key] for p in pts], marker="*", s=160, color="black",
-                           label="greedy + fix", zorder=3)
-                continue
             pts = sorted(pts, key=lambda p: p["value"])
-            ax.plot([p["recall"] for p in pts], [p[key] for p in pts], marker="o", label=f"{line} ({pts[0]['param']})")
+            xs, ys = [p["recall"] for p in pts], [p[key] for p in pts]
+            xerr = _errors(pts, "recall")
+            yerr = _errors(pts, key)
+            if line == "greedy + fix":
+                ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt="*", ms=13, color="black", label="greedy + fix",
+                            zorder=3, elinewidth=0.8, capsize=2)
+                continue
+            drawn = ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, marker="o", ms=4, elinewidth=0.6, capsize=2,
+                                label=f"{line} ({pts[0]['param']})")
             for p in pts[1:]:
                 ax.annotate(f"{p['value']:g}", (p["recall"], p[key]), fontsize=7, xytext=(3, 3),
-                            textcoords="offset points")
+                            textcoords="offset points", color=drawn.lines[0].get_color())
         greedy = [p for p in results.sweep if p["value"] == 0.0][:1]
         if greedy:
             ax.scatter([greedy[0]["recall"]], [greedy[0][key]], marker="s", s=70, color="grey", label="greedy", zorder=3)
             _zoom(ax, results.sweep, key, greedy[0])
-        ax.set_xlabel("recall (%)")
-        ax.set_ylabel(title)
+        ax.annotate("better", xy=(0.97, 0.04), xytext=(0.80, 0.20), xycoords="axes fraction", fontsize=8,
+                    color="green", arrowprops={"arrowstyle": "->", "color": "green"}, ha="center")
+        ax.set_xlabel("recall (%)  - more is better")
+        ax.set_ylabel(f"{title}  - less is better")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=7, title="line (swept parameter)", title_fontsize=7)
     n = results.meta.get("sweep_images")
-    fig.suptitle("halluguard lab: hallucination vs recall as each decoder's strength grows"
-                 + (f" ({n} test images)" if n else ""), fontsize=10)
-    fig.tight_layout()
+    fig.suptitle("halluguard lab: hallucination vs recall as each decoder's strength grows (numbers: strength; "
+                 "bars: 95 % intervals)", fontsize=10)
+    if n:
+        fig.text(0.5, 0.01, f"sweep on {n} of the table's {results.meta.get('n_images')} images (half of them "
+                 "prior-breaking), so greedy and the default strengths here differ from the table's rows",
+                 ha="center", fontsize=8, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _errors(points: list[dict[str, Any]], key: str) -> list[list[float]] | None:
+    """Matplotlib's asymmetric error bars from each point's ``KEY_ci`` (None when a point has none)."""
+    if not all(p.get(f"{key}_ci") for p in points):
+        return None
+    return [[max(p[key] - p[f"{key}_ci"][0], 0.0) for p in points], [max(p[f"{key}_ci"][1] - p[key], 0.0) for p in points]]
 
 
 def _zoom(ax: Any, points: list[dict[str, Any]], key: str, greedy: dict[str, Any]) -> None:

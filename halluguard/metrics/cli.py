@@ -11,6 +11,7 @@ Example (the function can also be called directly)::
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -44,8 +45,11 @@ def eval_command(
                      "for one per run, e.g. 'eval fixed.jsonl --text-field answer --text-field corrected'."),
     ] = None,
     json_out: Annotated[
-        Optional[Path], typer.Option("--json", help="Write the full results as JSON here.")
+        Optional[str], typer.Option("--json", metavar="PATH", help="Write the full results as JSON to PATH ('-': stdout).")
     ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="What to print: table (default), markdown or json.")
+    ] = "table",
     plot: Annotated[
         Optional[Path], typer.Option("--plot", help="Write a PNG bar chart (one series per run).")
     ] = None,
@@ -107,9 +111,19 @@ def eval_command(
         raise typer.Exit(code=2) from None
     for warning in report.settings.get("warnings", []):
         err.print(f"halluguard: warning: {warning}", highlight=False, markup=False)
-    if not quiet:
-        report.print(Console())
-    if json_out is not None:
+    if output_format not in ("table", "markdown", "json"):
+        typer.echo(f"halluguard: error: unknown --format {output_format!r}; valid: table, markdown, json", err=True)
+        raise typer.Exit(code=2)
+    if json_out == "-" or (output_format == "json" and not quiet):
+        typer.echo(json.dumps(report.to_json(), indent=1))
+    elif not quiet and output_format == "markdown":
+        typer.echo(report.markdown())
+    elif not quiet:
+        out = Console()
+        if not out.is_terminal:  # a file or a pipe: wide enough that no interval is cut short
+            out = Console(width=max(out.width, 160))
+        report.print(out)
+    if json_out not in (None, "-"):
         report.write_json(json_out)
         if not quiet:
             err.print(f"wrote {json_out}", highlight=False)

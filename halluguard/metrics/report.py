@@ -31,6 +31,8 @@ LABELS = {
     "hal": "Hal", "cog": "Cog", "faithfulness": "Faithful", "supported_share": "Supported",
     "object": "Object", "count": "Count", "attribute": "Attribute", "relation": "Relation",
 }  # fmt: skip
+#: rates where less is better (the others: more is better; the yes-ratio: 50 % is the balance)
+LOWER_IS_BETTER = frozenset({"chair_s", "chair_i", "chair", "hal", "cog"})
 EXTRA = {"chair": ("avg_words",), "pope": ("unparsed",), "amber": ("n_generative", "n_discriminative")}
 
 
@@ -59,6 +61,13 @@ def _fmt(value: Any, ci: Any = None) -> str:
 
 def _short(name: str) -> str:
     return name.removesuffix(".jsonl").removesuffix(".json")
+
+
+def _direction(rate: str) -> str:
+    """How to read a rate on a plot: which way is better."""
+    if rate == "yes_ratio":
+        return "(50 = balanced)"
+    return "(lower is better)" if rate in LOWER_IS_BETTER else "(higher is better)"
 
 
 def _fmt_p(p: Any) -> str:
@@ -196,6 +205,31 @@ class Report:
                 ),
             )
 
+    def markdown(self) -> str:
+        """The runs and comparisons as Markdown tables (value, then its interval in brackets)."""
+        level = int(round(100 * self.settings.get("level", 0.95)))
+        extras = EXTRA.get(self.metric, ())
+        head = ["run", "n", *(LABELS.get(r, r) for r in self.rates), *(e.replace("_", " ") for e in extras),
+                "bad lines"]
+        lines = [f"{self.metric.upper()} (percent; [{level} % bootstrap interval])", "",
+                 "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+        for result in self.results:
+            for name, summary, bad in self._rows(result):
+                cells = [name.strip(), _fmt(summary.get("n"))]
+                for rate in self.rates:
+                    value, ci = summary.get(rate), summary.get(f"{rate}_ci")
+                    cells.append(_fmt(value) + (f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else ""))
+                cells += [_fmt(summary.get(extra)) for extra in extras] + [bad or "0"]
+                lines.append("| " + " | ".join(cells) + " |")
+        for comparison in self.comparisons:
+            lines += ["", f"{_short(comparison['b'])} vs {_short(comparison['a'])} (b - a, percentage points)", "",
+                      f"| rate | a | b | diff | {level} % CI | p | test |", "|" + " --- |" * 7]
+            for rate, e in comparison["rates"].items():
+                ci = e.get("diff_ci") or [float("nan")] * 2
+                lines.append(f"| {LABELS.get(rate, rate)} | {_fmt(e.get('a'))} | {_fmt(e.get('b'))} | "
+                             f"{e['diff']:+.1f} | {ci[0]:+.1f} to {ci[1]:+.1f} | {_fmt_p(e.get('p'))} | {e.get('test', '')} |")
+        return "\n".join(lines)
+
     def print(self, console: Any = None) -> None:
         """Print the tables, then each run's bad lines (first 10 per run)."""
         from rich.console import Console
@@ -242,11 +276,19 @@ class Report:
                 )
             xs = [j + (i - (n - 1) / 2) * width for j in range(len(rates))]
             ax.bar(xs, values, width, yerr=[low, high], capsize=3, label=result.name)
-        ax.set_xticks(range(len(rates)), [LABELS.get(r, r) for r in rates])
+        ax.set_xticks(range(len(rates)), [f"{LABELS.get(r, r)}\n{_direction(r)}" for r in rates])
         ax.set_ylabel("percent")
         level = int(round(100 * self.settings.get("level", 0.95)))
-        ax.set_title(f"{self.metric.upper()} ({level} % bootstrap intervals)")
-        ax.set_ylim(0, 105)
+        title = f"{self.metric.upper()} ({level} % bootstrap intervals)"
+        if self.comparisons:
+            first = self.comparisons[0]
+            title += f"; p: {_short(first['b'])} vs {_short(first['a'])}, paired test"
+            for j, rate in enumerate(rates):
+                entry = first["rates"].get(rate)
+                if entry and entry.get("p") is not None:
+                    ax.text(j, 101, f"p={_fmt_p(entry['p'])}", ha="center", va="bottom", fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylim(0, 110)
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return fig
 

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import ROOT, run_cli
 
 ray = pytest.importorskip("ray")
-EXAMPLES = ROOT / "examples"
+EXAMPLES = ROOT / "halluguard" / "examples"
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_ray_output_equals_local_output_and_detects_each_image_once(cluster, ans
 def test_ray_cli_folder_in_folder_out(answers, tmp_path):
     out = tmp_path / "fixed"
     result = run_cli("fix", str(answers), "-o", str(out), "--engine", "ray",
-                     "--detector", f"annotations:{EXAMPLES / 'labels.json'}", "--json")
+                     "--detector", f"annotations:{EXAMPLES / 'labels.json'}", "--json", "-")
     assert result.returncode == 1, result.stderr  # the bad records failed, the rest are written
     summary = json.loads(result.stdout)
     assert summary["errors"] == 3 and (out / "a.jsonl").exists() and (out / "b.errors.jsonl").exists()
