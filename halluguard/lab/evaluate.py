@@ -457,7 +457,7 @@ def plot_tradeoff(results: LabResults, path: str | Path) -> Path:
         ax.set_xlabel("recall (%)  - more is better")
         ax.set_ylabel(f"{title}  - less is better")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, title="line (swept parameter)", title_fontsize=7)
+    axes[0].legend(fontsize=7, title="line (swept parameter)", title_fontsize=7, loc="upper left")
     n = results.meta.get("sweep_images")
     fig.suptitle("halluguard lab: hallucination vs recall as each decoder's strength grows (numbers: strength; "
                  "bars: 95 % intervals)", fontsize=10)
