@@ -1,12 +1,17 @@
-"""In-process mitigation: VCD, ICD, VDD and M3ID as drop-in parts of transformers' ``generate``.
+"""In-process mitigation: VCD, ICD, VDD, M3ID, DoLa and DeCo as drop-in parts of transformers' ``generate``.
 
 ``guard(model, method, **params)`` wraps a vision-language model so that its ``generate`` applies
-the method; each method is also a plain ``transformers.LogitsProcessor``:
+the method; each contrastive method is also a plain ``transformers.LogitsProcessor``:
 
 - :class:`VCDLogitsProcessor`: contrast with a diffusion-noised image (Leng et al., CVPR 2024).
 - :class:`ICDLogitsProcessor`: contrast with a disturbing instruction (Wang et al., ACL Findings 2024).
 - :class:`VDDLogitsProcessor`: contrast with the prompt without the image (Zhang et al., 2024).
 - :class:`M3IDLogitsProcessor`: amplify the image's information as it fades (Favero et al., CVPR 2024).
+
+and two read the model's earlier layers through its LM head (``readout.py``), in ``generate``'s own loop:
+
+- :class:`DoLa`: contrast with the premature layer that differs most (Chuang et al., ICLR 2024).
+- :class:`DeCo`: correct with the preceding layer most confident in a candidate (Wang et al., ICLR 2025).
 
 Supported families: LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL, Idefics3 (SmolVLM), PaliGemma,
 InstructBLIP. The names below are imported on first use, so ``import halluguard.decoders.cli``
@@ -14,7 +19,7 @@ InstructBLIP. The names below are imported on first use, so ``import halluguard.
 
 >>> import halluguard.decoders as decoders
 >>> sorted(decoders.METHODS)
-['icd', 'm3id', 'none', 'vcd', 'vdd']
+['deco', 'dola', 'icd', 'm3id', 'none', 'vcd', 'vdd']
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ _LAZY = {
     "ICDLogitsProcessor": "icd",
     "VDDLogitsProcessor": "vdd",
     "M3IDLogitsProcessor": "m3id",
+    "DoLa": "dola",
+    "DeCo": "deco",
     "diffusion_noise": "distortions",
     "family_of": "families",
     "supported_families": "families",

@@ -27,7 +27,7 @@ import typer
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-METHOD_NAMES = ("none", "vcd", "icd", "vdd", "m3id")
+METHOD_NAMES = ("none", "vcd", "icd", "vdd", "m3id", "dola", "deco")
 
 
 def _usage_error(message: str) -> typer.Exit:
@@ -155,12 +155,15 @@ def _answer_batch(
         **inputs,
         max_new_tokens=options["max_new_tokens"],
         do_sample=options["sample"],
+        num_beams=options["num_beams"],
         return_dict_in_generate=True,
         output_scores=True,
     )
     prompt_length = inputs["input_ids"].shape[1]
     new_tokens = out.sequences[:, prompt_length:]
-    logprobs = model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+    beams = getattr(out, "beam_indices", None)
+    # beam search's scores are log-probabilities already (of each beam's own step)
+    logprobs = model.compute_transition_scores(out.sequences, out.scores, beams, normalize_logits=beams is None)
     eos = _eos_ids(model)
     answers = []
     for row, record in enumerate(batch):
@@ -200,7 +203,7 @@ def generate_command(
         None, "--questions", help="POPE question file (JSON lines with question_id, image, text, label)."
     ),
     method: str = typer.Option(
-        "none", "--method", help="Mitigation while decoding: none, vcd, icd, vdd, m3id."
+        "none", "--method", help="Mitigation while decoding: none, vcd, icd, vdd, m3id, dola, deco."
     ),
     param: list[str] | None = typer.Option(
         None,
@@ -217,9 +220,10 @@ def generate_command(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of VCD's noise and of sampling."),
     sample: bool = typer.Option(False, "--sample/--greedy", help="Sample instead of greedy decoding."),
+    num_beams: int = typer.Option(1, "--num-beams", min=1, help="Beam search with this many beams (1: none)."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images or questions."),
 ) -> None:
-    """Generate answers with a vision-language model, optionally mitigated (VCD, ICD, VDD, M3ID)."""
+    """Generate answers with a vision-language model, optionally mitigated (VCD, ICD, VDD, M3ID, DoLa, DeCo)."""
     if (prompt is None) == (questions is None):
         raise _usage_error("give either --prompt TEXT (one answer per image) or --questions POPE_FILE")
     if images is None:
@@ -247,7 +251,8 @@ def generate_command(
         generator = guard(vlm, method, seed=seed, **params)
     except (GuardError, TypeError, ValueError) as error:
         raise _usage_error(str(error)) from None
-    options = {"max_new_tokens": max_new_tokens, "sample": sample, "method": method, "model": model}
+    options = {"max_new_tokens": max_new_tokens, "sample": sample, "num_beams": num_beams, "method": method,
+               "model": model}
 
     output.parent.mkdir(parents=True, exist_ok=True)
     temporary = output.with_name(output.name + ".tmp")

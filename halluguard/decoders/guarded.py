@@ -32,22 +32,28 @@ from transformers import LogitsProcessorList
 
 from . import compat
 from .branch import PairedBranch, SequentialBranch
+from .deco import DeCo
 from .distortions import ROW_KEYS, left_pad
+from .dola import DoLa
 from .families import UNSUPPORTED_INPUTS, family_of
 from .fused import fused_steps
 from .icd import ICDLogitsProcessor
 from .m3id import M3IDLogitsProcessor
 from .paired import PairPlan, paired_sample
+from .readout import ReadoutMethod, readout
 from .vcd import VCDLogitsProcessor
 from .vdd import VDDLogitsProcessor
 
-#: Method name -> logits processor class ("none" passes ``generate`` through).
+#: Method name -> its class ("none" passes ``generate`` through): a contrastive logits processor with a
+#: second branch, or a layer read-out (``readout.py``).
 METHODS: dict[str, type | None] = {
     "none": None,
     "vcd": VCDLogitsProcessor,
     "icd": ICDLogitsProcessor,
     "vdd": VDDLogitsProcessor,
     "m3id": M3IDLogitsProcessor,
+    "dola": DoLa,
+    "deco": DeCo,
 }
 EXECUTIONS = ("batched", "sequential")
 #: Generation modes that transformers moved to the Hub; the contrast cannot follow them.
@@ -135,16 +141,19 @@ class Guarded:
         object.__setattr__(self, "_params", params)
 
     @staticmethod
-    def _check_params(processor_cls, params: dict) -> dict:
+    def _check_params(method_cls, params: dict) -> dict:
         internal = {"self", "model", "inputs", "branch", "renormalize", "seed"}
-        accepted = set(inspect.signature(processor_cls.__init__).parameters) - internal
+        accepted = set(inspect.signature(method_cls.__init__).parameters) - internal
         unknown = set(params) - accepted
         if unknown:
             raise GuardError(
-                f"{processor_cls.name.upper()} got unknown parameter(s) {', '.join(sorted(unknown))}; "
+                f"{method_cls.name.upper()} got unknown parameter(s) {', '.join(sorted(unknown))}; "
                 f"it takes {', '.join(sorted(accepted | {'seed', 'execution'}))}"
             )
-        processor_cls(branch=PairedBranch(), **params)  # validates the values
+        if issubclass(method_cls, ReadoutMethod):
+            method_cls(**params)  # validates the values
+        else:
+            method_cls(branch=PairedBranch(), **params)
         return params
 
     # -- delegation ---------------------------------------------------------------------------
@@ -186,6 +195,8 @@ class Guarded:
                 return model.generate(*args, **kwargs)
         family = family_of(model)
         inputs, gen_kwargs = self._split(model, family, args, kwargs)
+        if issubclass(cls, ReadoutMethod):
+            return self._read_out(cls(**self._params), family, inputs, gen_kwargs)
         params = dict(self._params)
         if cls is VCDLogitsProcessor:
             params["seed"] = self._seed
@@ -205,6 +216,18 @@ class Guarded:
             pair = PairedBranch()
             processors = LogitsProcessorList([*user_processors, cls(branch=pair, **params)])
             return self._batched(family, target, main, branch_inputs, config, gen_kwargs, pair, processors)
+
+    def _read_out(self, method: ReadoutMethod, family, inputs: dict, gen_kwargs: dict):
+        """``generate``'s own loop, its next-token logits corrected by the method's layer read-out."""
+        model = self.__wrapped__
+        with torch.no_grad(), isolated_rng(self._seed, model.device):
+            target, main = family.to_target(model, inputs)
+            config = self._effective_config(target, gen_kwargs)
+            self._check_modes(config)
+            if not method.enabled:
+                return target.generate(**main, **gen_kwargs)
+            with readout(target, method):
+                return target.generate(**main, **gen_kwargs)
 
     def _batched(self, family, target, main, branch_inputs, config, gen_kwargs, pair, processors):
         """Stack ``[main; branch]`` rows (left-padded to one width) and decode them with ``paired_sample``."""
@@ -289,11 +312,18 @@ class Guarded:
         config.update(**{k: v for k, v in gen_kwargs.items() if k != "generation_config"})
         return config
 
-    def _choose_execution(self, config, gen_kwargs: dict) -> str:
+    def _check_modes(self, config) -> None:
         for key, mode in _UNSUPPORTED_MODES.items():
             value = getattr(config, key, None)
             if value not in (None, 0, 1, [], ()) and not (key == "penalty_alpha" and not value):
-                raise GuardError(f"{mode} cannot be combined with {self._method.upper()}")
+                hint = "; pass dola_layers to guard(model, 'dola', ...)" if key == "dola_layers" else ""
+                raise GuardError(f"{mode} cannot be combined with {self._method.upper()}{hint}")
+        if self._method in ("dola", "deco") and config.cache_implementation == "paged":
+            raise GuardError(f"continuous batching (cache_implementation='paged') cannot be combined with "
+                             f"{self._method.upper()}")
+
+    def _choose_execution(self, config, gen_kwargs: dict) -> str:
+        self._check_modes(config)
         if (config.num_beams or 1) > 1:
             if self._execution == "batched":
                 raise GuardError(
@@ -311,11 +341,13 @@ class Guarded:
 def guard(
     model, method: str = "vcd", *, execution: str | None = None, seed: int | None = None, **params
 ) -> Guarded:
-    """Wrap ``model`` so that its ``generate`` applies ``method`` ("vcd", "icd", "vdd", "m3id" or "none").
+    """Wrap ``model`` so that its ``generate`` applies ``method`` (a name of :data:`METHODS`).
 
     ``params`` are the method's (VCD: ``alpha``, ``beta``, ``noise_step``; ICD: ``tokenizer``,
-    ``alpha``, ``beta``, ``instruction``; VDD: ``alpha``, ``beta``; M3ID: ``lam``, ``alpha``).
-    ``seed`` seeds VCD's noise and sampling; ``execution`` is "batched" or "sequential".
+    ``alpha``, ``beta``, ``instruction``; VDD: ``alpha``, ``beta``; M3ID: ``lam``, ``alpha``; DoLa:
+    ``dola_layers``, ``relative_top``; DeCo: ``alpha``, ``threshold_top_p``, ``threshold_top_k``,
+    ``early_exit_layers``). ``seed`` seeds VCD's noise and sampling; ``execution`` ("batched" or
+    "sequential") chooses how the contrastive methods run their second branch.
 
     A tiny random LLaVA, built offline:
 
@@ -337,6 +369,6 @@ def guard(
     >>> guard(object(), "nope")
     Traceback (most recent call last):
     ...
-    halluguard.decoders.guarded.GuardError: unknown method 'nope'; valid methods: none, vcd, icd, vdd, m3id
+    halluguard.decoders.guarded.GuardError: unknown method 'nope'; valid methods: none, vcd, icd, vdd, m3id, dola, deco
     """
     return Guarded(model, method, execution=execution, seed=seed, **params)

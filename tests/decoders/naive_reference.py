@@ -13,12 +13,27 @@ import torch
 from tiny_models import EOS, IMAGE, PAD, SUPPRESSED
 
 
+def expand_rows(name: str, inputs: dict, times: int) -> dict:
+    """Each row of ``inputs`` repeated ``times`` times, images with them (as generate expands beams)."""
+    out = {k: v.repeat_interleave(times, dim=0) for k, v in inputs.items()}
+    if name.startswith("qwen"):  # flattened patches, per image: repeat image by image
+        sizes = inputs["image_grid_thw"].prod(-1).tolist()
+        patches = inputs["pixel_values"].split(sizes)
+        out["pixel_values"] = torch.cat([p for p in patches for _ in range(times)])
+    return out
+
+
 def _positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
 
 
 def full_logits(name: str, model, inputs: dict, generated: torch.Tensor) -> torch.Tensor:
     """Next-token logits of ``inputs`` followed by ``generated``, from one uncached forward."""
+    return full_forward(name, model, inputs, generated).logits[:, -1].float()
+
+
+def full_forward(name: str, model, inputs: dict, generated: torch.Tensor):
+    """The uncached forward of ``inputs`` followed by ``generated``, with every layer's hidden states."""
     ids = torch.cat([inputs["input_ids"], generated], dim=1)
     mask = inputs.get("attention_mask")
     mask = torch.ones_like(inputs["input_ids"]) if mask is None else mask
@@ -37,30 +52,32 @@ def full_logits(name: str, model, inputs: dict, generated: torch.Tensor) -> torc
                 ).pooler_output
                 embeds = embeds.clone()
                 embeds[ids == IMAGE] = features.reshape(-1, features.shape[-1])
-            out = model.language_model(
-                inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=False
+            return model.language_model(
+                inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=False,
+                output_hidden_states=True,
             )
-            return out.logits[:, -1].float()
         if name.startswith("qwen"):
             mm = torch.cat([images.pop("mm_token_type_ids"), torch.zeros_like(generated)], dim=1)
             extra = {} if "image_grid_thw" in images else {"position_ids": positions[None].expand(3, -1, -1)}
-            out = model(
-                input_ids=ids, attention_mask=mask, mm_token_type_ids=mm, use_cache=False, **images, **extra
+            return model(
+                input_ids=ids, attention_mask=mask, mm_token_type_ids=mm, use_cache=False,
+                output_hidden_states=True, **images, **extra,
             )
-            return out.logits[:, -1].float()
         if name == "paligemma":
             types = torch.cat([images.pop("token_type_ids"), torch.ones_like(generated)], dim=1)
-            out = model(
+            return model(
                 input_ids=ids,
                 attention_mask=mask,
                 position_ids=positions + 1,
                 token_type_ids=types,
                 use_cache=False,
+                output_hidden_states=True,
                 **images,
             )
-            return out.logits[:, -1].float()
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False, **images)
-        return out.logits[:, -1].float()
+        return model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False,
+            output_hidden_states=True, **images,
+        )
 
 
 def vcd_formula(alpha: float, beta: float):

@@ -12,7 +12,7 @@ import warnings
 
 import pytest
 import torch
-from naive_reference import full_logits
+from naive_reference import expand_rows, full_logits
 from tiny_models import BUILDERS, get_case
 
 import halluguard
@@ -22,16 +22,6 @@ from halluguard.decoders.fused import FallbackWarning
 
 NEW = 5
 FAMILIES = list(BUILDERS)
-
-
-def _expand(name: str, inputs: dict, times: int) -> dict:
-    """Each row of ``inputs`` repeated ``times`` times, images with them (as generate expands beams)."""
-    out = {k: v.repeat_interleave(times, dim=0) for k, v in inputs.items()}
-    if name.startswith("qwen"):  # flattened patches, per image: repeat image by image
-        sizes = inputs["image_grid_thw"].prod(-1).tolist()
-        patches = inputs["pixel_values"].split(sizes)
-        out["pixel_values"] = torch.cat([p for p in patches for _ in range(times)])
-    return out
 
 
 def _forwards(target) -> tuple[list[int], object]:
@@ -71,7 +61,7 @@ def test_beam_search_branch_follows_the_beams(name, monkeypatch):
     branch = VCDLogitsProcessor(branch=object(), seed=2).distort(
         family_of(case.model), case.model, case.clone_inputs()
     )
-    expanded = _expand(name, branch, beams)
+    expanded = expand_rows(name, branch, beams)
     prompt = case.inputs["input_ids"].shape[1]
     reordered = False
     for step, (ids, logits) in enumerate(calls):

@@ -259,12 +259,36 @@ def test_logprobs_come_from_the_distribution_decoded(tiny_llava, pictures, tmp_p
     assert first["logprobs"][0]["logprob"] == pytest.approx(expected, abs=1e-4)
 
 
+@pytest.mark.parametrize("method", ["dola", "deco"])
+def test_layer_readouts_with_beam_search_answer_as_the_library_does(tiny_llava, pictures, tmp_path, method):
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    import halluguard
+
+    out = tmp_path / f"{method}.jsonl"
+    result = _run("--model", tiny_llava, "--images", pictures, "--prompt", "describe", "--method", method,
+                  "--num-beams", 2, "--max-new-tokens", 3, "--limit", 1, "-o", out)
+    assert result.exit_code == 0, result.output
+    (record,) = _lines(out)
+    assert record["method"] == method and all(t["logprob"] <= 0 for t in record["logprobs"])
+    processor = AutoProcessor.from_pretrained(tiny_llava)
+    model = LlavaForConditionalGeneration.from_pretrained(tiny_llava).eval()
+    text = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "describe"}]}],
+        add_generation_prompt=True,
+    )
+    inputs = processor(images=[Image.open(pictures / "img0.png").convert("RGB")], text=[text], return_tensors="pt")
+    ids = halluguard.guard(model, method).generate(**inputs, num_beams=2, max_new_tokens=3, do_sample=False)
+    expected = processor.tokenizer.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    assert record["answer"] == expected
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--prompt", "x", "--questions", "q.jsonl"], "either --prompt"),
         ([], "either --prompt"),
-        (["--prompt", "x", "--method", "dola"], "unknown method 'dola'; valid methods: none, vcd"),
+        (["--prompt", "x", "--method", "nope"], "unknown method 'nope'; valid methods: none, vcd"),
         (["--prompt", "x", "--param", "alpha"], "KEY=VALUE"),
     ],
 )
