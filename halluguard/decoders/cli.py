@@ -163,7 +163,9 @@ def _answer_batch(
     new_tokens = out.sequences[:, prompt_length:]
     beams = getattr(out, "beam_indices", None)
     # beam search's scores are log-probabilities already (of each beam's own step)
-    logprobs = model.compute_transition_scores(out.sequences, out.scores, beams, normalize_logits=beams is None)
+    logprobs = model.compute_transition_scores(
+        out.sequences, out.scores, beams, normalize_logits=beams is None
+    )
     eos = _eos_ids(model)
     answers = []
     for row, record in enumerate(batch):
@@ -220,10 +222,11 @@ def generate_command(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of VCD's noise and of sampling."),
     sample: bool = typer.Option(False, "--sample/--greedy", help="Sample instead of greedy decoding."),
-    num_beams: int = typer.Option(1, "--num-beams", min=1, help="Beam search with this many beams (1: none)."),
+    num_beams: int = typer.Option(1, "--num-beams", min=1, help="Beam search with N beams (1: none)."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images or questions."),
 ) -> None:
-    """Generate answers with a vision-language model, optionally mitigated (VCD, ICD, VDD, M3ID, DoLa, DeCo)."""
+    """Generate answers with a vision-language model, optionally mitigated (VCD, ICD, VDD, M3ID, DoLa, DeCo).
+    """
     if (prompt is None) == (questions is None):
         raise _usage_error("give either --prompt TEXT (one answer per image) or --questions POPE_FILE")
     if images is None:

@@ -1,4 +1,4 @@
-"""DeCo: correct the final logits with the preceding layer most confident in a candidate (Wang et al., ICLR 2025).
+"""DeCo: correct the final logits with the preceding layer most sure of a candidate (Wang et al., ICLR 2025).
 
 "MLLM can see? Dynamic Correction Decoding for Hallucination Mitigation", zjunlp/Deco,
 ``transformers/generation/utils.py`` (``deco_greedy_search``, ``deco_sample_search``,
@@ -59,7 +59,9 @@ class DeCo(ReadoutMethod):
             or not early_exit_layers
             or not all(isinstance(i, int) for i in early_exit_layers)
         ):
-            raise ValueError(f"DECO: early_exit_layers must be a non-empty list of layers, got {early_exit_layers!r}")
+            raise ValueError(
+                f"DECO: early_exit_layers must be a non-empty list of layers, got {early_exit_layers!r}"
+            )
         self.alpha = float(alpha)
         self.threshold_top_p = float(threshold_top_p)
         self.threshold_top_k = threshold_top_k
@@ -79,7 +81,9 @@ class DeCo(ReadoutMethod):
         rows = torch.arange(final.shape[0], device=final.device)
         probs = final.softmax(-1)
         top_probs, top_ids = probs.topk(min(self.threshold_top_k, final.shape[-1]), dim=-1)
-        cut = torch.searchsorted(top_probs.cumsum(-1), torch.full_like(top_probs[:, :1], self.threshold_top_p))
+        cut = torch.searchsorted(
+            top_probs.cumsum(-1), torch.full_like(top_probs[:, :1], self.threshold_top_p)
+        )
         kept = torch.arange(top_ids.shape[1], device=final.device)[None] <= cut  # the first cut + 1
         stacked = torch.stack([exits[i] for i in exits])  # [layers, rows, vocab]
         early = stacked.softmax(-1).gather(-1, top_ids[None].expand(len(exits), -1, -1))  # [layers, rows, k]

@@ -1,4 +1,4 @@
-"""DoLa: contrast the final layer with the premature layer that disagrees with it most (Chuang et al., ICLR 2024).
+"""DoLa: contrast the final layer with the premature layer that differs most (Chuang et al., ICLR 2024).
 
 Per step and row (transformers <= 4.52 ``generation/utils.py``: ``_dola_decoding``,
 ``_dola_select_contrast``, ``_relative_top_filter``; the Hub's ``transformers-community/dola``):
@@ -48,9 +48,13 @@ class DoLa(ReadoutMethod):
     def __init__(self, dola_layers: str | list[int] = "low", relative_top: float = 0.1):
         if isinstance(dola_layers, str):
             if dola_layers not in ("low", "high"):
-                raise ValueError(f"DOLA: dola_layers must be 'low', 'high' or a list of layers, got {dola_layers!r}")
+                raise ValueError(
+                    f"DOLA: dola_layers must be 'low', 'high' or a list of layers, got {dola_layers!r}"
+                )
         elif not isinstance(dola_layers, (list, tuple)) or not all(isinstance(i, int) for i in dola_layers):
-            raise ValueError(f"DOLA: dola_layers must be 'low', 'high' or a list of layers, got {dola_layers!r}")
+            raise ValueError(
+                f"DOLA: dola_layers must be 'low', 'high' or a list of layers, got {dola_layers!r}"
+            )
         if not 0 < relative_top <= 1:
             raise ValueError(f"DOLA: relative_top must be in (0, 1], got {relative_top}")
         self.dola_layers = dola_layers if isinstance(dola_layers, str) else list(dola_layers)
@@ -68,7 +72,9 @@ class DoLa(ReadoutMethod):
             if start == n_layers // 2:
                 return [start]
             return list(range(start, n_layers // 2 if n_layers <= 40 else 20, 2))
-        return list(range(n_layers // 2, n_layers, 2) if n_layers <= 40 else range(n_layers - 20, n_layers, 2))
+        return list(
+            range(n_layers // 2, n_layers, 2) if n_layers <= 40 else range(n_layers - 20, n_layers, 2)
+        )
 
     def correct(self, final: torch.Tensor, exits: dict[int, torch.Tensor]) -> torch.Tensor:
         layers = list(exits)

@@ -369,6 +369,7 @@ def guard(
     >>> guard(object(), "nope")
     Traceback (most recent call last):
     ...
-    halluguard.decoders.guarded.GuardError: unknown method 'nope'; valid methods: none, vcd, icd, vdd, m3id, dola, deco
+    halluguard.decoders.guarded.GuardError: unknown method 'nope'; valid methods: none, vcd, icd, vdd, m3id,
+    dola, deco
     """
     return Guarded(model, method, execution=execution, seed=seed, **params)

@@ -1,4 +1,4 @@
-"""Layer read-outs: methods that correct the final layer's next-token logits with earlier layers' (DoLa, DeCo).
+"""Layer read-outs: correct the final layer's next-token logits with earlier layers' (DoLa, DeCo).
 
 An early exit reads a decoder layer's hidden state at the newest position through the model's own
 LM head (DeCo also through the final norm), as if the layers above it were not there. Layer ``i``
@@ -51,7 +51,7 @@ class ReadoutMethod:
         return True
 
     def layers(self, n_layers: int, tied: bool) -> list[int]:
-        """The layers to read, for a language model of ``n_layers`` blocks (``tied``: LM head = embeddings)."""
+        """The layers to read in ``n_layers`` blocks (``tied``: the LM head is the embedding matrix)."""
         raise NotImplementedError
 
     def correct(self, final: torch.Tensor, exits: dict[int, torch.Tensor]) -> torch.Tensor:
@@ -75,7 +75,7 @@ class TextStack:
 
     @classmethod
     def of(cls, model) -> TextStack:
-        """Find the decoder blocks, final norm and LM head through ``get_decoder``/``get_output_embeddings``."""
+        """The decoder blocks, final norm and LM head, via ``get_decoder``/``get_output_embeddings``."""
         decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
         blocks = getattr(decoder, "layers", None)
         final_norm = getattr(decoder, "norm", None)

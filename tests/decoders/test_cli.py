@@ -277,9 +277,11 @@ def test_layer_readouts_with_beam_search_answer_as_the_library_does(tiny_llava, 
         [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "describe"}]}],
         add_generation_prompt=True,
     )
-    inputs = processor(images=[Image.open(pictures / "img0.png").convert("RGB")], text=[text], return_tensors="pt")
+    picture = Image.open(pictures / "img0.png").convert("RGB")
+    inputs = processor(images=[picture], text=[text], return_tensors="pt")
     ids = halluguard.guard(model, method).generate(**inputs, num_beams=2, max_new_tokens=3, do_sample=False)
-    expected = processor.tokenizer.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    new = ids[0, inputs["input_ids"].shape[1] :]
+    expected = processor.tokenizer.decode(new, skip_special_tokens=True).strip()
     assert record["answer"] == expected
 
 

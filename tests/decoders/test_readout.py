@@ -147,8 +147,12 @@ def test_beam_search_ranks_the_corrected_distribution_of_every_beam(name, method
     params, beams = PARAMS[method][0], 3
     recorder = Recorder()
     halluguard.guard(case.model, method, **params).generate(
-        **case.clone_inputs(), max_new_tokens=NEW, num_beams=beams, do_sample=False,
-        early_stopping="never", logits_processor=LogitsProcessorList([recorder]),
+        **case.clone_inputs(),
+        max_new_tokens=NEW,
+        num_beams=beams,
+        do_sample=False,
+        early_stopping="never",
+        logits_processor=LogitsProcessorList([recorder]),
     )
     assert len(recorder.steps) == NEW
     expanded = expand_rows(name, case.clone_inputs(), beams)
@@ -196,7 +200,9 @@ def test_a_row_decodes_the_same_alone_and_in_a_batch(method):
         **case.clone_inputs(), max_new_tokens=NEW, do_sample=False
     )
     alone = {k: v[1:] for k, v in case.clone_inputs().items()}
-    single = halluguard.guard(case.model, method, **params).generate(**alone, max_new_tokens=NEW, do_sample=False)
+    single = halluguard.guard(case.model, method, **params).generate(
+        **alone, max_new_tokens=NEW, do_sample=False
+    )
     assert batch[1, -NEW:].tolist() == single[0, -NEW:].tolist()
 
 
@@ -217,7 +223,9 @@ def test_hooks_are_gone_after_the_call_also_when_it_raises(method):
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        guarded.generate(**case.clone_inputs(), max_new_tokens=2, logits_processor=LogitsProcessorList([Boom()]))
+        guarded.generate(
+            **case.clone_inputs(), max_new_tokens=2, logits_processor=LogitsProcessorList([Boom()])
+        )
     assert _hooks(case.model) == before
 
 
@@ -230,6 +238,10 @@ def test_bad_parameters_and_layers_are_named():
     with pytest.raises(ValueError, match="threshold_top_p"):
         halluguard.guard(case.model, "deco", threshold_top_p=0)
     with pytest.raises(ValueError, match=r"layer\(s\) \[5\] out of range.*2 blocks"):
-        halluguard.guard(case.model, "deco", early_exit_layers=[5]).generate(**case.clone_inputs(), max_new_tokens=1)
+        halluguard.guard(case.model, "deco", early_exit_layers=[5]).generate(
+            **case.clone_inputs(), max_new_tokens=1
+        )
     with pytest.raises(GuardError, match="pass dola_layers to guard"):
-        halluguard.guard(case.model, "dola").generate(**case.clone_inputs(), max_new_tokens=1, dola_layers="high")
+        halluguard.guard(case.model, "dola").generate(
+            **case.clone_inputs(), max_new_tokens=1, dola_layers="high"
+        )
