@@ -39,8 +39,10 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "icd": ("icd", {}),
     "vdd": ("vdd", {}),
     "m3id": ("m3id", {}),
+    "dola": ("dola", {}),
+    "deco": ("deco", {}),
 }
-#: the sweep: line name -> (guard method, fixed parameters, swept parameter, values)
+#: the sweep: line name -> (guard method, fixed parameters, swept parameter, values from weakest to strongest)
 SWEEPS: dict[str, tuple[str, dict[str, Any], str, tuple[float, ...]]] = {
     "vcd T=100": ("vcd", {"noise_step": 100}, "alpha", (1.0, 2.0, 4.0)),
     "vcd T=250": ("vcd", {"noise_step": 250}, "alpha", (1.0, 2.0, 4.0)),
@@ -49,6 +51,9 @@ SWEEPS: dict[str, tuple[str, dict[str, Any], str, tuple[float, ...]]] = {
     "vdd": ("vdd", {}, "alpha", (1.0, 2.0, 4.0)),
     # M3ID's gate (alpha: correct only when the top token is below it) is held open so that lam acts
     "m3id alpha=1": ("m3id", {"alpha": 1.0}, "lam", (0.02, 0.1, 0.3)),
+    # DoLa has no strength knob; its plausibility cut moves it (relative_top=1 keeps the top token: greedy)
+    "dola": ("dola", {}, "relative_top", (0.3, 0.1, 0.03)),
+    "deco": ("deco", {}, "alpha", (0.3, 0.6, 1.2)),
 }
 STAGES = ("generated", "fixed", "fixed, weak detector")
 #: the table's rate columns: (key, title)
@@ -376,7 +381,8 @@ def run_lab(
 
 
 #: the decoders' own defaults for the swept parameters (a table row at these values is a sweep point)
-_DEFAULTS = {"vcd": {"alpha": 1.0}, "icd": {"alpha": 1.0}, "vdd": {"alpha": 1.0}, "m3id": {"lam": 0.02, "alpha": 0.3}}
+_DEFAULTS = {"vcd": {"alpha": 1.0}, "icd": {"alpha": 1.0}, "vdd": {"alpha": 1.0}, "m3id": {"lam": 0.02, "alpha": 0.3},
+             "dola": {"relative_top": 0.1}, "deco": {"alpha": 0.6}}
 
 
 def _key(method: str, params: dict[str, Any]) -> tuple[str, tuple[tuple[str, Any], ...]]:
@@ -435,7 +441,7 @@ def plot_tradeoff(results: LabResults, path: str | Path) -> Path:
         lines.setdefault(p["line"], []).append(p)
     for ax, key, title in ((axes[0], "chair_i", "CHAIR_i (%)"), (axes[1], "prior", "prior-driven rate (%)")):
         for line, pts in lines.items():
-            pts = sorted(pts, key=lambda p: p["value"])
+            # in the sweep's order: greedy, then the values as SWEEPS lists them, weakest first
             xs, ys = [p["recall"] for p in pts], [p[key] for p in pts]
             xerr = _errors(pts, "recall")
             yerr = _errors(pts, key)
