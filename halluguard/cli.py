@@ -17,6 +17,8 @@ from typing import Optional
 
 import typer
 
+from halluguard.metrics.harnesses import TABLE_SUFFIXES
+
 app = typer.Typer(
     name="halluguard",
     help="Make vision-language models hallucinate less, and prove it.",
@@ -59,7 +61,8 @@ def _usage_error(message: str) -> typer.Exit:
 
 @app.command("fix")
 def fix_command(
-    input: Path = typer.Argument(..., help="JSONL of answers: one JSON object per line."),
+    input: Path = typer.Argument(..., help="JSONL of answers: one JSON object per line (or a VLMEvalKit "
+                                 "prediction table: .tsv, .csv, .xlsx)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output JSONL [default: INPUT.fixed.jsonl]."),
     images: Optional[Path] = typer.Option(None, "--images", help="Folder that record 'image' paths are relative to "
                                           "[default: the input file's folder]."),
@@ -105,9 +108,12 @@ def fix_command(
         raise _usage_error(f"input not found: {input}" + (" (a folder of shards needs --engine ray)" if input.is_dir() else ""))
     if images is not None and not images.is_dir():
         raise _usage_error(f"--images is not a folder: {images}")
-    output = output or input.with_name(input.name.removesuffix(".jsonl") + (".fixed.jsonl" if input.is_file() else ".fixed"))
+    stem = input.stem if input.suffix.lower() in TABLE_SUFFIXES else input.name.removesuffix(".jsonl")
+    output = output or input.with_name(stem + (".fixed.jsonl" if input.is_file() else ".fixed"))
     if output.resolve() == input.resolve():
         raise _usage_error("--output must differ from the input")
+    if input.is_file() and input.suffix.lower() in TABLE_SUFFIXES:
+        input, images = _table_as_jsonl(input, output), images or input.parent
     options = {"mode": mode, "unverifiable": unverifiable, "grounding": grounding, "threshold": threshold,
                "vocabulary": str(vocabulary) if vocabulary else None, "device": device, "imgsz": imgsz,
                "detector_labels": detector_labels,
@@ -139,6 +145,24 @@ def fix_command(
     if json_out != "-" and not quiet:
         typer.echo(summary.line(), err=True)
     raise typer.Exit(EXIT_SOME_FAILED if summary.errors else EXIT_OK)
+
+
+def _table_as_jsonl(table: Path, output: Path) -> Path:
+    """A VLMEvalKit prediction table (TSV/CSV/XLSX) as fix's JSON lines, beside the output (kept for --resume)."""
+    from halluguard.metrics.harnesses import answers_to_fix, read_table
+
+    try:
+        rows = read_table(table)
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        raise _usage_error(f"{table}: not a readable prediction table: {exc}")
+    if rows and "prediction" not in rows[0]:
+        raise _usage_error(f"{table}: no 'prediction' column (VLMEvalKit's answer column); columns: "
+                           + ", ".join(rows[0]))
+    converted = output.with_name(output.name.removesuffix(".jsonl") + ".input.jsonl")
+    converted.parent.mkdir(parents=True, exist_ok=True)
+    converted.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in answers_to_fix(rows)),
+                         encoding="utf-8")
+    return converted
 
 
 @app.command("demo")

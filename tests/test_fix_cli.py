@@ -83,6 +83,31 @@ def test_text_field_option(tmp_path):
     assert _lines(out)[0]["corrected"] == "b"
 
 
+def test_a_vlmevalkit_prediction_table_is_fixed_row_by_row(tmp_path):
+    """A VLMEvalKit TSV (index, question, answer = label, prediction, image_path) is fixed like JSON lines:
+    the prediction is the answer, the label is kept, each row once although it names several splits."""
+    table = Path(__file__).parent / "metrics" / "harness_files" / "llava_POPE.tsv"
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (64, 48), "white").save(images / "COCO_val2014_000000310196.jpg")
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps({"COCO_val2014_000000310196.jpg": ["snowboard", "person"]}))
+    out = tmp_path / "fixed.jsonl"
+    result = run_cli("fix", str(table), "-o", str(out), "--images", str(images), "-d", f"annotations:{labels}",
+                     "--detector-labels", "coco", "-q")
+    assert result.returncode == 0, result.stderr
+    records = _lines(out)
+    assert [r["id"] for r in records] == ["1", "2", "3", "4"]
+    assert [r["label"] for r in records] == ["yes", "no", "no", "yes"]
+    dog = records[1]
+    assert dog["answer"] == "Yes, there is a dog." and dog["corrected"].startswith("No")
+    assert records[0]["corrected"] == "Yes"  # the snowboard is there
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("index\tquestion\n1\tIs there a dog?\n")
+    result = run_cli("fix", str(bad), "-d", "none")
+    assert result.returncode == 2 and "no 'prediction' column" in result.stderr
+
+
 def test_usage_errors_exit_2(tmp_path):
     assert run_cli("fix", str(tmp_path / "nope.jsonl")).returncode == 2
     assert run_cli("fix", "--no-such-option").returncode == 2

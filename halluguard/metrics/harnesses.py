@@ -34,7 +34,10 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-__all__ = ["from_lmms_eval", "from_vlmevalkit", "is_lmms_eval_sample", "read_table", "task_split"]
+__all__ = ["answers_to_fix", "from_lmms_eval", "from_vlmevalkit", "is_lmms_eval_sample", "read_table",
+           "task_split"]
+#: the prediction tables ``fix`` and ``eval`` read besides JSON lines
+TABLE_SUFFIXES = (".tsv", ".csv", ".xlsx")
 
 #: lmms-eval's POPE task names and the POPE split each one holds
 _TASK_SPLITS = {"adv": "adversarial", "adversarial": "adversarial", "pop": "popular", "popular": "popular",
@@ -99,6 +102,30 @@ def from_vlmevalkit(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if category:
                 record["split"] = category
             out.append(record)
+    return out
+
+
+def answers_to_fix(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """VLMEvalKit prediction rows as ``fix`` input, one record per row (not per split): ``answer`` is the
+    model's ``prediction``, the file's ``answer`` (the label) becomes ``label``, ``image_path`` the
+    ``image``; every other column is carried through.
+
+    >>> answers_to_fix([{"index": "7", "question": "Is there a dog?", "answer": "No",
+    ...                  "prediction": "Yes, there is a dog.", "image_path": "a.jpg"}])[0]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'index': '7', 'question': 'Is there a dog?', 'answer': 'Yes, there is a dog.', 'image_path': 'a.jpg',
+     'id': '7', 'label': 'no', 'image': 'a.jpg'}
+    """
+    out = []
+    for row in rows:
+        record = {k: v for k, v in row.items() if k != "prediction"}
+        record["answer"] = "" if row.get("prediction") is None else str(row["prediction"])
+        record.setdefault("id", str(row.get("index", "")))
+        if "answer" in row:
+            record["label"] = str(row["answer"]).strip().lower()
+        if row.get("image_path") and not row.get("image"):
+            record["image"] = str(row["image_path"])
+        out.append(record)
     return out
 
 

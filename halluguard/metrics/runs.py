@@ -110,7 +110,7 @@ def read_run(
     from halluguard.metrics import harnesses
 
     split = harnesses.task_split(path)
-    if path.suffix.lower() in (".tsv", ".xlsx", ".csv"):
+    if path.suffix.lower() in harnesses.TABLE_SUFFIXES:
         try:
             rows = harnesses.read_table(path)
         except (OSError, ValueError, KeyError, IndexError) as exc:
