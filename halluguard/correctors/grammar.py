@@ -4,8 +4,8 @@
 ('two', '25', 'an', 'a')
 >>> verb_singular("are"), verb_singular("sit"), verb_plural("watches"), verb_plural("was")
 ('is', 'sits', 'watch', 'were')
->>> match_case("Dogs", "cat"), singular_noun("Knives"), plural_noun("person")
-('Cat', 'Knife', 'people')
+>>> match_case("Dogs", "cat"), singular_noun("Knives"), plural_noun("person"), plural_noun("giraffe")
+('Cat', 'Knife', 'people', 'giraffes')
 """
 
 from __future__ import annotations
@@ -36,14 +36,19 @@ def match_case(template: str, word: str) -> str:
 
 
 def article_for(word: str) -> str:
-    """The article before ``word``, "a" or "an" (spelling rules with the usual exceptions)."""
+    """The article before ``word``, "a" or "an" (spelling rules with the usual exceptions).
+
+    >>> [article_for(w) for w in ("MRI", "UFO", "urban", "urinal", "hour", "unicorn", "X-ray")]
+    ['an', 'a', 'an', 'a', 'an', 'a', 'an']
+    """
     low = word.lower()
     if low.startswith(("hour", "honest", "honor", "honour", "heir")):
         return "an"
-    if low.startswith(("uni", "use", "usu", "uk", "eu", "one", "once", "ur")):
-        return "a"
-    if len(low) == 1 or (low.isupper() and len(low) <= 4):
+    initialism = word.split("-")[0]
+    if len(initialism) == 1 or (initialism.isupper() and len(initialism) <= 4):  # letter names: an MRI, a UFO
         return "an" if low[:1] in "aefhilmnorsx" else "a"
+    if low.startswith(("uni", "use", "usu", "uk", "eu", "one", "once", "ura", "uri", "uro", "uru")):
+        return "a"
     return "an" if low[:1] in "aeiou" else "a"
 
 
@@ -52,6 +57,9 @@ def singular_noun(word: str) -> str:
 
 
 def plural_noun(word: str) -> str:
+    """The plural, keeping the capitalisation ("Knife" -> "Knives"; an initialism: "SUV" -> "SUVs")."""
+    if word.isupper() and len(word) > 1:
+        return pluralize(word)
     return match_case(word, pluralize(word.lower()))
 
 

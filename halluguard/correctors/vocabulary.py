@@ -157,6 +157,7 @@ _PLURAL_IRREGULAR = {
     "bison": "bison", "aircraft": "aircraft", "broccoli": "broccoli", "cattle": "cattle",
     "luggage": "luggage", "bus": "buses", "taxi": "taxis", "ski": "skis", "tv": "tvs",
     "photo": "photos", "piano": "pianos", "radio": "radios", "kangaroo": "kangaroos",
+    "half": "halves", "loaf": "loaves", "thief": "thieves", "scarf": "scarves",
 }  # fmt: skip
 
 
@@ -165,9 +166,13 @@ def pluralize(noun: str) -> str:
 
     >>> pluralize("dog"), pluralize("bus"), pluralize("Knife"), pluralize("teddy bear"), pluralize("person")
     ('dogs', 'buses', 'Knives', 'teddy bears', 'people')
+    >>> pluralize("giraffe"), pluralize("half"), pluralize("SUV")
+    ('giraffes', 'halves', 'SUVs')
     """
     head, sep, last = noun.rpartition(" ")
     lower = last.lower()
+    if last.isupper() and len(last) > 1 and lower not in _PLURAL_IRREGULAR:  # an initialism: "SUVs", "TVs"
+        return head + sep + last + "s"
     if lower in _PLURAL_IRREGULAR:
         plural = _PLURAL_IRREGULAR[lower]
     elif lower.endswith(("man",)) and lower not in ("german", "human", "shaman", "talisman"):
@@ -176,7 +181,7 @@ def pluralize(noun: str) -> str:
         plural = lower + "es"
     elif lower.endswith("y") and len(lower) > 1 and lower[-2] not in "aeiou":
         plural = lower[:-1] + "ies"
-    elif lower.endswith("fe"):
+    elif lower.endswith("fe") and not lower.endswith("ffe"):  # knife -> knives, giraffe -> giraffes
         plural = lower[:-2] + "ves"
     elif lower.endswith("o") and lower[-2:-1] not in ("a", "e", "i", "o", "u"):
         plural = lower + "es" if lower in ("potato", "tomato", "hero", "mango") else lower + "s"
