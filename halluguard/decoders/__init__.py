@@ -1,4 +1,4 @@
-"""In-process mitigation: VCD, ICD, VDD, M3ID, DoLa and DeCo as drop-in parts of transformers' ``generate``.
+"""In-process mitigation: VCD, ICD, VDD, M3ID, DoLa, DeCo and OPERA as drop-in parts of ``generate``.
 
 ``guard(model, method, **params)`` wraps a vision-language model so that its ``generate`` applies
 the method; each contrastive method is also a plain ``transformers.LogitsProcessor``:
@@ -13,13 +13,17 @@ and two read the model's earlier layers through its LM head (``readout.py``), in
 - :class:`DoLa`: contrast with the premature layer that differs most (Chuang et al., ICLR 2024).
 - :class:`DeCo`: correct with the preceding layer most confident in a candidate (Wang et al., ICLR 2025).
 
+and one replaces beam search (``opera.py``):
+
+- :class:`OPERA`: penalise over-trust in summary tokens, roll back when it persists (Huang et al., CVPR 2024).
+
 Supported families: LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL, Idefics3 (SmolVLM), PaliGemma,
 InstructBLIP. The names below are imported on first use, so ``import halluguard.decoders.cli``
 (the ``generate`` command) does not import torch.
 
 >>> import halluguard.decoders as decoders
 >>> sorted(decoders.METHODS)
-['deco', 'dola', 'icd', 'm3id', 'none', 'vcd', 'vdd']
+['deco', 'dola', 'icd', 'm3id', 'none', 'opera', 'vcd', 'vdd']
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ _LAZY = {
     "M3IDLogitsProcessor": "m3id",
     "DoLa": "dola",
     "DeCo": "deco",
+    "OPERA": "opera",
     "diffusion_noise": "distortions",
     "family_of": "families",
     "supported_families": "families",

@@ -39,13 +39,14 @@ from .families import UNSUPPORTED_INPUTS, family_of
 from .fused import fused_steps
 from .icd import ICDLogitsProcessor
 from .m3id import M3IDLogitsProcessor
+from .opera import OPERA, opera_generate
 from .paired import PairPlan, paired_sample
 from .readout import ReadoutMethod, readout
 from .vcd import VCDLogitsProcessor
 from .vdd import VDDLogitsProcessor
 
 #: Method name -> its class ("none" passes ``generate`` through): a contrastive logits processor with a
-#: second branch, or a layer read-out (``readout.py``).
+#: second branch, a layer read-out (``readout.py``), or OPERA's beam search (``opera.py``).
 METHODS: dict[str, type | None] = {
     "none": None,
     "vcd": VCDLogitsProcessor,
@@ -54,6 +55,7 @@ METHODS: dict[str, type | None] = {
     "m3id": M3IDLogitsProcessor,
     "dola": DoLa,
     "deco": DeCo,
+    "opera": OPERA,
 }
 EXECUTIONS = ("batched", "sequential")
 #: Generation modes that transformers moved to the Hub; the contrast cannot follow them.
@@ -150,7 +152,7 @@ class Guarded:
                 f"{method_cls.name.upper()} got unknown parameter(s) {', '.join(sorted(unknown))}; "
                 f"it takes {', '.join(sorted(accepted | {'seed', 'execution'}))}"
             )
-        if issubclass(method_cls, ReadoutMethod):
+        if issubclass(method_cls, ReadoutMethod) or method_cls is OPERA:
             method_cls(**params)  # validates the values
         else:
             method_cls(branch=PairedBranch(), **params)
@@ -197,6 +199,8 @@ class Guarded:
         inputs, gen_kwargs = self._split(model, family, args, kwargs)
         if issubclass(cls, ReadoutMethod):
             return self._read_out(cls(**self._params), family, inputs, gen_kwargs)
+        if cls is OPERA:
+            return self._opera(cls(**self._params), family, inputs, gen_kwargs)
         params = dict(self._params)
         if cls is VCDLogitsProcessor:
             params["seed"] = self._seed
@@ -228,6 +232,17 @@ class Guarded:
                 return target.generate(**main, **gen_kwargs)
             with readout(target, method):
                 return target.generate(**main, **gen_kwargs)
+
+    def _opera(self, method: OPERA, family, inputs: dict, gen_kwargs: dict):
+        """OPERA's beam search, prompt by prompt (``opera.py``); plain ``generate`` when it is off."""
+        model = self.__wrapped__
+        with torch.no_grad(), isolated_rng(self._seed, model.device):
+            if not method.enabled:
+                target, main = family.to_target(model, inputs)
+                self._check_modes(self._effective_config(target, gen_kwargs))
+                return target.generate(**main, **gen_kwargs)
+            self._check_modes(self._effective_config(model, gen_kwargs))
+            return opera_generate(model, method, inputs, gen_kwargs)
 
     def _batched(self, family, target, main, branch_inputs, config, gen_kwargs, pair, processors):
         """Stack ``[main; branch]`` rows (left-padded to one width) and decode them with ``paired_sample``."""
@@ -346,8 +361,9 @@ def guard(
     ``params`` are the method's (VCD: ``alpha``, ``beta``, ``noise_step``; ICD: ``tokenizer``,
     ``alpha``, ``beta``, ``instruction``; VDD: ``alpha``, ``beta``; M3ID: ``lam``, ``alpha``; DoLa:
     ``dola_layers``, ``relative_top``; DeCo: ``alpha``, ``threshold_top_p``, ``threshold_top_k``,
-    ``early_exit_layers``). ``seed`` seeds VCD's noise and sampling; ``execution`` ("batched" or
-    "sequential") chooses how the contrastive methods run their second branch.
+    ``early_exit_layers``; OPERA: ``scale_factor``, ``threshold``, ``num_attn_candidates``,
+    ``penalty_weights``, ``window_size``, ``retrospection``). ``seed`` seeds VCD's noise and sampling;
+    ``execution`` ("batched" or "sequential") chooses how the contrastive methods run their second branch.
 
     A tiny random LLaVA, built offline:
 
@@ -370,6 +386,6 @@ def guard(
     Traceback (most recent call last):
     ...
     halluguard.decoders.guarded.GuardError: unknown method 'nope'; valid methods: none, vcd, icd, vdd, m3id,
-    dola, deco
+    dola, deco, opera
     """
     return Guarded(model, method, execution=execution, seed=seed, **params)
