@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import sys
 from contextlib import contextmanager
 
 import torch
@@ -172,6 +173,23 @@ def keep_state_rows(model, rows: int) -> None:
             value = getattr(holder, name, None)
             if isinstance(value, torch.Tensor) and value.shape[0] == 2 * rows:
                 setattr(holder, name, value[:rows])
+
+
+def attn_implementation(config) -> str | None:
+    """The attention implementation a (sub-)config selects (private ``_attn_implementation``; the
+    public setter is ``PreTrainedModel.set_attn_implementation``)."""
+    if not hasattr(config, "_attn_implementation"):
+        raise broken(f"{type(config).__name__}._attn_implementation is gone")
+    return config._attn_implementation
+
+
+def eager_attention(module):
+    """The eager attention function of ``module``'s family: the ``eager_attention_forward`` its
+    modeling module defines (a module-level name, not exported), which returns the weights."""
+    function = getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", None)
+    if not callable(function):
+        raise broken(f"{type(module).__module__} defines no eager_attention_forward")
+    return function
 
 
 def describe(what: str, cost: str) -> str:

@@ -7,9 +7,11 @@ prompt (each without its padding, with its own beam search and rollbacks); the r
 ``generate`` stacks them, filled on the right as its beam search fills. ``num_beams=1`` (or unset)
 is a width-1 beam search. The image mass is taken over ``Family.image_block``'s columns.
 
-OPERA reads the last decoder layer's attention weights, which only eager attention returns: load the
-model with ``attn_implementation={"text_config": "eager"}`` (``"eager"`` for a language model alone).
-A forward hook on that layer's self-attention, removed when the call ends (also on error), keeps them.
+OPERA reads the last decoder layer's attention weights, which only eager attention returns. For the
+call, the language model's attention becomes :data:`LAST_LAYER_EAGER` (SDPA in every other layer, the
+family's eager function in the last; the model's own setting is restored after the call, also on
+error), and a forward hook on that layer's self-attention keeps the weights. A model loaded in eager
+attention stays as it is. Cost (``benchmarks/bench_opera.py``): about 1.2x plain beam search.
 
 >>> OPERA().enabled, OPERA(penalty_weights=0, retrospection=False).enabled
 (True, False)
@@ -26,7 +28,10 @@ import math
 from contextlib import contextmanager, nullcontext
 
 import torch
+from transformers import AttentionInterface
 from transformers.generation import GenerateBeamDecoderOnlyOutput
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
 from . import compat
 from .distortions import ROW_KEYS
@@ -83,32 +88,80 @@ class OPERA:
 
 
 class AttentionCapture:
-    """Forward hook on the last decoder layer's self-attention: its newest query row, max over heads."""
+    """Forward hook on the last decoder layer's self-attention: its query rows, max over heads."""
 
     def __init__(self):
-        self.row: torch.Tensor | None = None
+        self.rows: torch.Tensor | None = None  # [rows, queries, keys]
 
     def __call__(self, module, args, output):
         weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
         if not isinstance(weights, torch.Tensor) or weights.dim() != 4:
             refuse(
                 "OPERA reads the last decoder layer's attention weights, and this model's attention returns "
-                "none: load it with attn_implementation='eager' (a composite model: "
-                "{'text_config': 'eager'}) or call model.set_attn_implementation(...) before the call"
+                "none: it needs an attention built on transformers' AttentionInterface (load it with "
+                "attn_implementation='eager' if its classes predate it)"
             )
-        self.row = weights[:, :, -1].amax(dim=1)
+        self.rows = weights.amax(dim=1)
 
     def normalized(self) -> torch.Tensor:
-        """The captured row divided by its sum over all keys (``attn_last / attn_last.sum(-1)``)."""
-        return self.row / self.row.sum(-1, keepdim=True)
+        """The newest query's row divided by its sum over all keys (``attn_last / attn_last.sum(-1)``)."""
+        row = self.rows[:, -1]
+        return row / row.sum(-1, keepdim=True)
+
+    def candidate_rows(self) -> torch.Tensor:
+        """After a lookahead of ``C`` candidates side by side (:func:`opera_search.lookahead`): each
+        candidate's normalised row over the cached keys and its own, ``[rows, C, cached + 1]``."""
+        count = self.rows.shape[1]
+        cached = self.rows[..., : -count]
+        own = self.rows[..., -count:].diagonal(dim1=1, dim2=2)[..., None]
+        rows = torch.cat([cached, own], dim=-1)
+        return rows / rows.sum(-1, keepdim=True)
 
     @contextmanager
     def installed(self, target):
+        """The hook on ``target``'s last layer, and that layer in eager attention, for the block."""
         handle = TextStack.of(target).blocks[-1].self_attn.register_forward_hook(self)
         try:
-            yield
+            with last_layer_eager(target):
+                yield
         finally:
             handle.remove()
+
+
+def _last_layer_eager_attention(module, query, key, value, attention_mask, **kwargs):
+    """SDPA in every layer but the last, which runs its family's eager attention and so returns its
+    weights (registered in transformers' ``AttentionInterface`` as :data:`LAST_LAYER_EAGER`)."""
+    if getattr(module, "layer_idx", None) == module.config.num_hidden_layers - 1:
+        return compat.eager_attention(module)(module, query, key, value, attention_mask, **kwargs)
+    return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+
+
+#: The attention implementation OPERA sets on the language model for its call (additive float masks,
+#: which both the eager and the SDPA functions take).
+LAST_LAYER_EAGER = "halluguard_last_layer_eager"
+AttentionInterface.register(LAST_LAYER_EAGER, _last_layer_eager_attention)
+AttentionMaskInterface.register(LAST_LAYER_EAGER, eager_mask)
+
+
+@contextmanager
+def last_layer_eager(target):
+    """``target``'s language model with :data:`LAST_LAYER_EAGER` attention for the block, restored
+    after it (also on error); a model already in eager attention is left as it is.
+
+    Only the last layer's weights are read: the other layers keep SDPA kernels (public
+    ``set_attn_implementation`` and ``AttentionInterface``)."""
+    text = target.config.get_text_config()
+    original = compat.attn_implementation(text)
+    if original == "eager":
+        yield
+        return
+    names = getattr(target.config, "sub_configs", {})
+    key = next((name for name in names if getattr(target.config, name, None) is text), "")
+    target.set_attn_implementation({key: LAST_LAYER_EAGER} if key else LAST_LAYER_EAGER)
+    try:
+        yield
+    finally:
+        target.set_attn_implementation({key: original} if key else original)
 
 
 def one_prompt(model, inputs: dict, row: int) -> tuple[dict, int]:

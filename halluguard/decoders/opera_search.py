@@ -4,23 +4,25 @@ A ``custom_generate`` loop for ``generate``, run on one prompt's ``num_beams`` r
 reference (shikiw/OPERA, ``transformers-4.29.2/src/transformers/generation/utils.py``,
 ``opera_beam_search``, L3116-L3674). Per step:
 
-1. a forward of the newest token on the KV cache; the last decoder layer's attention row of that token
-   (max over heads, divided by its sum over all keys) joins the beam's window (rows and columns of the
-   generated tokens: the reference's ``attn_previous`` from ``response_start`` on);
-2. candidates: each beam's ``num_attn_candidates`` largest raw logits; a lookahead forward of each on
-   the cache (cropped back after) gives its attention row;
-3. column scores of the window with the candidate's row, ``1e-7 * prod(scale_factor * window[j:, j])``
+1. candidates: each beam's ``num_attn_candidates`` largest raw logits; a lookahead (:func:`lookahead`)
+   gives each candidate's next-token logits and its last-layer attention row (max over heads, divided
+   by its sum over all keys): the reference runs one forward per candidate, here they are the ``C``
+   tokens of one forward, side by side at the same position, each seeing the cache and itself;
+2. column scores of the window with the candidate's row, ``1e-7 * prod(scale_factor * window[j:, j])``
    in the attention's dtype, stored in float16; the best column is the summary location;
-4. penalty: minus the candidate row's mass on the image tokens while the response with the candidate
+3. penalty: minus the candidate row's mass on the image tokens while the response with the candidate
    has at most 10 tokens, then the best column score; candidate score = logit - ``penalty_weights`` *
    penalty, every other token -999;
-5. log-softmax, ``generate``'s logits processors, + beam scores, top ``max(2, 1 + #EOS) * num_beams``
+4. log-softmax, ``generate``'s logits processors, + beam scores, top ``max(2, 1 + #EOS) * num_beams``
    and transformers 5.x beam bookkeeping (:class:`Hypotheses`);
-6. retrospection (:class:`Retrospection`): when one summary location (>= 10) has been the mode in more
+5. retrospection (:class:`Retrospection`): when one summary location (>= 10) has been the mode in more
    than ``threshold`` steps in every beam, back to the state of the step after it: the cache is rebuilt
-   (one prefill) and that step re-chosen from the whole vocabulary minus the tokens rejected there.
-
-The lookahead forwards run only when used (``penalty_weights != 0`` or ``retrospection``).
+   (one prefill) and that step re-chosen from the whole vocabulary minus the tokens rejected there;
+6. the next step: a chosen token is one of its parent's candidates, so the lookahead already holds its
+   logits, its attention row (which joins the beam's window: the reference's ``attn_previous`` from
+   ``response_start`` on) and its cache entries (:func:`keep_chosen`). Only after a rollback, or when a
+   token that was no candidate wins (all candidates scored below -999), a forward of the chosen
+   tokens runs. So a step costs one forward of ``num_beams * C`` tokens, not ``1 + C`` forwards.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import torch.nn.functional as F
 from transformers.generation import GenerateBeamDecoderOnlyOutput
 
 from . import compat
+from .opera_lookahead import drop_candidates, keep_chosen, lookahead
 
 #: The reference's score of the tokens that are not candidates (and of rejected tokens after a rollback).
 OFF = -999.0
@@ -157,18 +160,6 @@ def column_scores(window, candidate_rows, scale_factor: float) -> torch.Tensor:
     lower = torch.ones(width, width, dtype=torch.bool, device=local.device).tril()
     products = torch.where(lower, local, torch.ones_like(local)).prod(dim=-2)
     return (1e-7 * products).to(torch.float16)
-
-
-def lookahead_rows(model, ids, model_kwargs, candidates, capture) -> torch.Tensor:
-    """Each candidate's normalised attention row ``[beams, candidates, keys]``, one forward each."""
-    cache = compat.find_cache(model_kwargs)
-    rows = []
-    for index in range(candidates.shape[1]):
-        step_ids = torch.cat([ids, candidates[:, index : index + 1]], dim=-1)
-        model(**compat.step_inputs(model, step_ids, model_kwargs), return_dict=True)
-        cache.crop(-1)
-        rows.append(capture.normalized())
-    return torch.stack(rows, dim=1)
 
 
 def penalise(method, window, candidate_scores, rows, image_columns, prompt_len: int):
@@ -338,39 +329,39 @@ def opera_beam_search(
     scores[1:] = -1e9
     state = BeamState(running, scores, prompt_len, Hypotheses.empty(running), torch.zeros(beams, 0, 0))
     initial = dict(model_kwargs)
-    reads_attention = bool(method.penalty_weights) or method.retrospection
     retrospection = Retrospection(method) if method.retrospection else None
-    first = True
+    first, logits = True, None
     while True:
         ids = state.running[:, : state.cur_len]
-        outputs = model(**compat.step_inputs(model, ids, model_kwargs, first=first), return_dict=True)
-        model_kwargs = compat.advance(model, model_kwargs, outputs)
-        logits = _last_logits(outputs, ids.device)
-        del outputs
+        if logits is None:  # the first step, or after a rollback or a chosen token that was no candidate
+            outputs = model(**compat.step_inputs(model, ids, model_kwargs, first=first), return_dict=True)
+            model_kwargs = compat.advance(model, model_kwargs, outputs)
+            logits = _last_logits(outputs, ids.device)
+            del outputs
+            if not first and plan.capture is not None:
+                row = plan.capture.normalized()
+                state = replace(state, window=extend_window(state.window, state.parents, row, prompt_len))
         if method.num_attn_candidates > logits.shape[-1]:
             refuse(f"OPERA: num_attn_candidates={method.num_attn_candidates} exceeds the vocabulary")
         candidate_scores, candidates = torch.topk(logits, method.num_attn_candidates, dim=-1)
+        ahead = lookahead(model, ids, model_kwargs, candidates, plan.capture)
         locations = None
-        if reads_attention:
-            row = plan.capture.normalized()
-            if first:
-                window = row.new_zeros(beams, 0, 0)
-            else:
-                window = extend_window(state.window, state.parents, row, prompt_len)
-            rows = lookahead_rows(model, ids, model_kwargs, candidates, plan.capture)
+        if ahead.rows is not None:
+            if first:  # (the window keeps the attention's dtype, as the reference's)
+                state = replace(state, window=ahead.rows.new_zeros(beams, 0, 0))
             candidate_scores, locations = penalise(
-                method, window, candidate_scores, rows, plan.image_columns, prompt_len
+                method, state.window, candidate_scores, ahead.rows, plan.image_columns, prompt_len
             )
-            state = replace(state, window=window)
         first = False
         state = replace(state, candidates=candidates, candidate_scores=candidate_scores)
 
-        next_logits = None
+        next_logits, rolled_back = None, False
         if retrospection is not None:
             retrospection.record(state, locations)
             response_length = state.cur_len - prompt_len + 1
             position = retrospection.target(response_length)
             if position is not None:
+                rolled_back = True
                 state, undone = retrospection.states[-2], retrospection.states[-1]
                 outputs, model_kwargs = _recompute(model, initial, state, prompt_len)
                 logits = _last_logits(outputs, ids.device)
@@ -387,7 +378,21 @@ def opera_beam_search(
         ids = state.running[:, : state.cur_len]
         log_probs = logits_processor(ids, F.log_softmax(next_logits, dim=-1))
         state, hits = _beam_step(state, log_probs, stopping_criteria, keep, prompt_len, config)
-        compat.find_cache(model_kwargs).reorder_cache(state.parents)
+        cache = compat.find_cache(model_kwargs)
+        matches = candidates[state.parents] == state.tokens[:, None]
+        if rolled_back or not bool(matches.any(-1).all()):
+            if not rolled_back:
+                drop_candidates(cache, candidates.shape[1])
+            cache.reorder_cache(state.parents)
+            logits = None
+        else:  # every chosen token was looked ahead: its logits, attention row and cache entries are known
+            choice = matches.int().argmax(-1)
+            keep_chosen(cache, state.parents, choice, ahead.cached)
+            model_kwargs = compat.advance(model, model_kwargs)
+            logits = ahead.logits[state.parents, choice]
+            if ahead.rows is not None:
+                row = ahead.rows[state.parents, choice]
+                state = replace(state, window=extend_window(state.window, state.parents, row, prompt_len))
         if not state.hypotheses.open(hits, config):
             break
 

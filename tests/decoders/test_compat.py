@@ -178,6 +178,25 @@ def test_qwen_keeps_its_rope_offsets_on_the_model():
     assert holder.rope_deltas is saved
 
 
+@pytest.mark.parametrize("name", ["llava", "qwen2_vl", "paligemma"])
+def test_attention_implementation_is_a_config_field_and_eager_returns_weights(name):
+    """OPERA's last-layer switch: the field ``set_attn_implementation`` sets, the family's eager function."""
+    from halluguard.decoders.readout import TextStack
+
+    case = get_case(name)
+    text = case.model.config.get_text_config()
+    assert compat.attn_implementation(text) == "sdpa", f"{RELEASE}: _attn_implementation moved"
+    attention = TextStack.of(case.model).blocks[-1].self_attn
+    eager = compat.eager_attention(attention)
+    heads = text.num_attention_heads
+    width = getattr(text, "head_dim", None) or text.hidden_size // heads
+    query = torch.randn(1, heads, 3, width)
+    key = torch.randn(1, text.num_key_value_heads, 3, width)
+    output, weights = eager(attention, query, key, key, None, scaling=1.0, dropout=0.0)
+    assert weights.shape == (1, heads, 3, 3), f"{RELEASE}: eager_attention_forward returns no weights"
+    assert torch.allclose(weights.sum(-1), torch.ones(1, heads, 3)), RELEASE
+
+
 def test_errors_name_the_release():
     error = compat.broken("something moved")
     assert isinstance(error, compat.CompatibilityError) and compat.VERSION in str(error)

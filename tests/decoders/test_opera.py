@@ -32,8 +32,10 @@ from transformers.generation.utils import GenerationMixin
 
 import halluguard
 from halluguard.decoders import OPERA, GuardError
+from halluguard.decoders.families import family_of
 from halluguard.decoders.opera import opera_generate
 from halluguard.decoders.opera_search import SearchRecord
+from halluguard.decoders.readout import TextStack
 
 FAMILIES = list(BUILDERS)
 NEW = 12
@@ -42,26 +44,27 @@ DEFAULTS = dict(scale_factor=50.0, threshold=15, num_attn_candidates=5, penalty_
 DEFAULTS.update(window_size=512, retrospection=True)
 #: A penalty strong enough to change what is decoded.
 PENALTY = dict(scale_factor=40.0, penalty_weights=20.0, threshold=15)
-_EAGER: dict[str, torch.nn.Module] = {}
+_EAGER: dict[tuple[str, torch.dtype], torch.nn.Module] = {}
 
 
-def eager(name):
+def eager(name, dtype=torch.float32):
     """A copy of the family's tiny model with eager attention (OPERA reads the attention weights).
 
     Its LM head gives the placeholder ids a logit of 0, so that they are never among the top
     candidates: the reference's from-scratch forward would take a generated placeholder for an image.
     """
-    if name not in _EAGER:
-        model = copy.deepcopy(get_case(name).model)
+    if (name, dtype) not in _EAGER:
+        model = copy.deepcopy(get_case(name).model).to(dtype)
         model.set_attn_implementation("eager")
         with torch.no_grad():
             model.get_output_embeddings().weight[SUPPRESSED] = 0.0
-        _EAGER[name] = model
-    return _EAGER[name]
+        _EAGER[name, dtype] = model
+    return _EAGER[name, dtype]
 
 
-def single(name, row=1):
-    """Prompt ``row`` of the family's batch alone, without padding (row 1 is the longest: none)."""
+def single(name, row=1, dtype=torch.float32):
+    """Prompt ``row`` of the family's batch alone, without padding (row 1 is the longest: none), its
+    images in ``dtype``."""
     inputs = get_case(name).clone_inputs()
     keep = inputs["attention_mask"][row].bool()
     out = {}
@@ -72,7 +75,7 @@ def single(name, row=1):
             out[key] = value[16 * row : 16 * (row + 1)]  # 16 flattened patches per image
         else:
             out[key] = value[row : row + 1]
-    return out
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in out.items()}
 
 
 def attention_forward(name, model, inputs, generated):
@@ -261,17 +264,20 @@ LATE = dict(scale_factor=120.0, num_attn_candidates=4)
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_every_beam_is_penalised_from_its_own_window(name):
-    """Step by step, each beam's scores are those the reference computes from that beam's sequence."""
-    inputs, recorder = single(name), Recorder()
+    """Step by step, each beam's scores are those the reference computes from that beam's sequence.
+
+    In float64: the column scores are products of 11 and more factors, stored in float16 as in the
+    reference, so float32's rounding can move one by a float16 step (0.125 at 130)."""
+    model, inputs, recorder = eager(name, torch.float64), single(name, dtype=torch.float64), Recorder()
     prompt = inputs["input_ids"].shape[1]
     kwargs = dict(max_new_tokens=14, num_beams=3, logits_processor=LogitsProcessorList([recorder]))
-    opera_generate(eager(name), OPERA(**LATE), inputs, kwargs)
+    opera_generate(model, OPERA(**LATE), inputs, kwargs)
     assert len(recorder.steps) == 14
     p = {**DEFAULTS, **LATE}
     for step, (ids, scores) in enumerate(recorder.steps):
         sequences = ids[:, prompt:].tolist()
-        logits, _ = attention_forward(name, eager(name), inputs, sequences)
-        candidates, candidate_scores, _ = penalised(name, eager(name), inputs, sequences, logits, p)
+        logits, _ = attention_forward(name, model, inputs, sequences)
+        candidates, candidate_scores, _ = penalised(name, model, inputs, sequences, logits, p)
         expected = torch.full_like(logits, -999.0).scatter(-1, candidates, candidate_scores).log_softmax(-1)
         expected[:, SUPPRESSED] = -math.inf
         torch.testing.assert_close(scores, expected, atol=2e-3, rtol=2e-3, msg=f"step {step}")
@@ -355,7 +361,9 @@ def _hooks(model):
 
 
 def _installed(model):
-    return _hooks(model), model.config._attn_implementation, model.config.vision_config._attn_implementation
+    names = getattr(model.config, "sub_configs", {})
+    configs = [model.config, *(getattr(model.config, name) for name in names)]
+    return _hooks(model), [getattr(config, "_attn_implementation", None) for config in configs]
 
 
 def test_hooks_are_gone_and_attention_untouched_after_the_call_also_when_it_raises():
@@ -373,12 +381,60 @@ def test_hooks_are_gone_and_attention_untouched_after_the_call_also_when_it_rais
     assert _installed(model) == before
 
 
+def sdpa(name):
+    """The eager copy of the family's model, loaded as users load it: SDPA attention; run once, so that
+    transformers has installed its own output-capturing hooks."""
+    model = copy.deepcopy(eager(name))
+    model.set_attn_implementation("sdpa")
+    model.generate(**single(name), max_new_tokens=1)
+    return model
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_an_sdpa_model_runs_only_its_last_layer_eager_for_the_call(name):
+    """Same tokens as the eager model; during the call the last layer alone returns weights; after it
+    the model's attention is what it was, also when the call raises."""
+    model = sdpa(name)
+    before = _installed(model)
+    stack = TextStack.of(family_of(model).to_target(model, single(name))[0])
+    returned = []
+
+    def weights_returned(module, args, output):
+        returned.append(isinstance(output, tuple) and isinstance(output[1], torch.Tensor))
+
+    handles = [block.self_attn.register_forward_hook(weights_returned) for block in stack.blocks]
+    try:
+        out = opera_generate(model, OPERA(**PENALTY), single(name), dict(max_new_tokens=NEW, num_beams=3))
+    finally:
+        for handle in handles:
+            handle.remove()
+    layers = len(stack.blocks)
+    assert returned and all(r == (i % layers == layers - 1) for i, r in enumerate(returned))
+    tokens = out[0, single(name)["input_ids"].shape[1] :].tolist()
+    assert _trim(tokens) == _trim(guarded_tokens(name, dict(PENALTY), 3, NEW))
+    assert _installed(model) == before
+
+    class Boom(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        opera_generate(model, OPERA(), single(name), dict(max_new_tokens=3, logits_processor=[Boom()]))
+    assert _installed(model) == before
+
+
 def test_what_opera_cannot_do_is_refused_clearly():
     case = get_case("llava")
+    case.model.generate(**case.clone_inputs(), max_new_tokens=1)
+    last = TextStack.of(case.model).blocks[-1].self_attn
+    handle = last.register_forward_hook(lambda module, args, output: (output[0], None))
     before = _hooks(case.model)
-    with pytest.raises(GuardError, match="attn_implementation='eager'"):
-        halluguard.guard(case.model, "opera").generate(**case.clone_inputs(), max_new_tokens=2)
-    assert _hooks(case.model) == before
+    try:
+        with pytest.raises(GuardError, match="attention returns none"):
+            halluguard.guard(case.model, "opera").generate(**case.clone_inputs(), max_new_tokens=2)
+    finally:
+        handle.remove()
+    assert _hooks(case.model) == before - 1
     guarded = halluguard.guard(eager("llava"), "opera")
     with pytest.raises(GuardError, match="beam search: do_sample=True"):
         guarded.generate(**single("llava"), max_new_tokens=2, do_sample=True)
@@ -392,3 +448,44 @@ def test_what_opera_cannot_do_is_refused_clearly():
         halluguard.guard(case.model, "opera", num_attn_candidates=1)
     with pytest.raises(GuardError, match="unknown parameter.*alpha"):
         halluguard.guard(case.model, "opera", alpha=1.0)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_the_lookahead_decodes_each_candidate_as_a_forward_of_it_alone(name):
+    """Candidates side by side in one forward (a custom 4D mask, which transformers must pass through
+    as given): the logits and cache entries of each are those of a step of it alone."""
+    from halluguard.decoders import compat
+    from halluguard.decoders.opera_lookahead import keep_chosen, lookahead
+
+    model, inputs = eager(name), single(name)
+    target, main = family_of(model).to_target(model, inputs)
+    candidates = torch.tensor([[3, 17, 40, 41]])
+    found = {}
+
+    def loop(model, input_ids, logits_processor, stopping_criteria, generation_config, **kwargs):
+        outputs = model(**compat.step_inputs(model, input_ids, kwargs, first=True), return_dict=True)
+        kwargs = compat.advance(model, kwargs, outputs)
+        cache = compat.find_cache(kwargs)
+        prefix = [keys.clone() for keys, _ in compat.layer_tensors(cache)]
+        ahead = lookahead(model, input_ids, kwargs, candidates, None)
+        keep_chosen(cache, torch.tensor([0]), torch.tensor([2]), ahead.cached)
+        found["kept"] = [keys for keys, _ in compat.layer_tensors(cache)]
+        cache.crop(-1)
+        for index in range(candidates.shape[1]):
+            ids = torch.cat([input_ids, candidates[:, index : index + 1]], dim=-1)
+            alone = model(**compat.step_inputs(model, ids, kwargs), return_dict=True)
+            torch.testing.assert_close(
+                ahead.logits[0, index], alone.logits[0, -1].float(), atol=1e-5, rtol=1e-5,
+                msg=f"transformers {compat.VERSION}: candidate {index}'s logits (custom 4D masks ignored?)",
+            )
+            if index == 2:
+                found["alone"] = [keys for keys, _ in compat.layer_tensors(cache)]
+            cache.crop(-1)
+        found["prefix"] = prefix
+        return input_ids
+
+    with torch.no_grad():
+        target.generate(**main, max_new_tokens=1, custom_generate=loop)
+    for kept, alone, prefix in zip(found["kept"], found["alone"], found["prefix"]):
+        assert kept.shape == alone.shape and torch.equal(kept[:, :, :-1], prefix)
+        torch.testing.assert_close(kept, alone, atol=1e-5, rtol=1e-5)
