@@ -27,7 +27,9 @@ import typer
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-METHOD_NAMES = ("none", "vcd", "icd", "vdd", "m3id", "dola", "deco")
+METHOD_NAMES = ("none", "vcd", "icd", "vdd", "m3id", "dola", "deco", "opera")
+#: Methods whose ``generate`` gives no per-token scores (OPERA's rollbacks rewrite the history).
+WITHOUT_SCORES = ("opera",)
 
 
 def _usage_error(message: str) -> typer.Exit:
@@ -151,21 +153,24 @@ def _answer_batch(
     inputs = processor(images=pictures, text=texts, return_tensors="pt", padding=True).to(model.device)
     if "pixel_values" in inputs and inputs["pixel_values"].is_floating_point():
         inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+    scored = options["method"] not in WITHOUT_SCORES
     out = generator.generate(
         **inputs,
         max_new_tokens=options["max_new_tokens"],
         do_sample=options["sample"],
         num_beams=options["num_beams"],
         return_dict_in_generate=True,
-        output_scores=True,
+        output_scores=scored,
     )
     prompt_length = inputs["input_ids"].shape[1]
     new_tokens = out.sequences[:, prompt_length:]
-    beams = getattr(out, "beam_indices", None)
-    # beam search's scores are log-probabilities already (of each beam's own step)
-    logprobs = model.compute_transition_scores(
-        out.sequences, out.scores, beams, normalize_logits=beams is None
-    )
+    logprobs = None
+    if scored:
+        beams = getattr(out, "beam_indices", None)
+        # beam search's scores are log-probabilities already (of each beam's own step)
+        logprobs = model.compute_transition_scores(
+            out.sequences, out.scores, beams, normalize_logits=beams is None
+        )
     eos = _eos_ids(model)
     answers = []
     for row, record in enumerate(batch):
@@ -178,7 +183,7 @@ def _answer_batch(
         answer["answer"] = tokenizer.decode(ids, skip_special_tokens=True).strip()
         answer["method"] = options["method"]
         answer["model"] = options["model"]
-        answer["logprobs"] = [
+        answer["logprobs"] = None if logprobs is None else [
             {"token": tokenizer.decode([token]), "logprob": round(float(logprobs[row, i]), 6)}
             for i, token in enumerate(ids)
         ]
@@ -225,7 +230,8 @@ def generate_command(
     num_beams: int = typer.Option(1, "--num-beams", min=1, help="Beam search with N beams (1: none)."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images or questions."),
 ) -> None:
-    """Generate answers with a vision-language model, optionally mitigated (VCD, ICD, VDD, M3ID, DoLa, DeCo).
+    """Generate answers with a vision-language model, optionally mitigated (VCD, ICD, VDD, M3ID, DoLa, DeCo,
+    OPERA; OPERA's answers carry no per-token logprobs).
     """
     if (prompt is None) == (questions is None):
         raise _usage_error("give either --prompt TEXT (one answer per image) or --questions POPE_FILE")
