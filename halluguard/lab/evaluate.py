@@ -41,6 +41,8 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "m3id": ("m3id", {}),
     "dola": ("dola", {}),
     "deco": ("deco", {}),
+    # OPERA as a width-1 beam search, like every other row decoding one sequence
+    "opera": ("opera", {}),
 }
 #: the sweep: line name -> (guard method, fixed parameters, swept parameter, values from weakest to strongest)
 SWEEPS: dict[str, tuple[str, dict[str, Any], str, tuple[float, ...]]] = {
@@ -54,7 +56,10 @@ SWEEPS: dict[str, tuple[str, dict[str, Any], str, tuple[float, ...]]] = {
     # DoLa has no strength knob; its plausibility cut moves it (relative_top=1 keeps the top token: greedy)
     "dola": ("dola", {}, "relative_top", (0.3, 0.1, 0.03)),
     "deco": ("deco", {}, "alpha", (0.3, 0.6, 1.2)),
+    "opera": ("opera", {}, "penalty_weights", (0.5, 1.0, 2.0)),
 }
+#: sweep lines left out when ``run_lab(slow_sweeps=False)`` (the default demo): OPERA decodes prompt by prompt
+SLOW_SWEEPS = ("opera",)
 STAGES = ("generated", "fixed", "fixed, weak detector")
 #: the table's rate columns: (key, title)
 COLUMNS = (("chair_i", "CHAIR_i"), ("chair_s", "CHAIR_s"), ("recall", "recall"), ("prior", "prior-driven"),
@@ -294,6 +299,7 @@ def run_lab(
     weakened: bool = True,
     sweep: bool = True,
     sweep_images: int = 200,
+    slow_sweeps: bool = True,
     captioner: str | Path | Captioner = CAPTIONER,
     detector: str | Path = DETECTOR,
     seed: int = TEST_SEED,
@@ -312,7 +318,7 @@ def run_lab(
       :class:`~halluguard.detectors.WeakenedDetector` copy (misses 20 % of objects, adds a false one
       to 10 % of images).
     - ``sweep``: each measured decoder at several strengths (:data:`SWEEPS`) on ``sweep_images`` of the
-      images (half of them prior-breaking).
+      images (half of them prior-breaking); without the lines of :data:`SLOW_SWEEPS` if not ``slow_sweeps``.
     - ``threads``: torch CPU threads for the run (restored afterwards).
     - ``progress(message)`` hears each timing; ``on_step(description, done, total)`` each step as it starts
       (generate with a method, correct a method's captions, the sweep), for a progress bar.
@@ -368,7 +374,7 @@ def run_lab(
             if sweep and isinstance(model, Captioner) and decoders_available():
                 step(f"sweep of strengths ({min(sweep_images, n_images)} images)")
                 t = time.perf_counter()
-                results.sweep = _sweep(model, data, generated, sweep_images, corrections)
+                results.sweep = _sweep(model, data, generated, sweep_images, corrections, slow_sweeps)
                 results.meta["sweep_images"] = min(sweep_images, n_images)
                 seconds["sweep"] = round(time.perf_counter() - t, 2)
         seconds["total"] = round(time.perf_counter() - started, 1)
@@ -382,7 +388,7 @@ def run_lab(
 
 #: the decoders' own defaults for the swept parameters (a table row at these values is a sweep point)
 _DEFAULTS = {"vcd": {"alpha": 1.0}, "icd": {"alpha": 1.0}, "vdd": {"alpha": 1.0}, "m3id": {"lam": 0.02, "alpha": 0.3},
-             "dola": {"relative_top": 0.1}, "deco": {"alpha": 0.6}}
+             "dola": {"relative_top": 0.1}, "deco": {"alpha": 0.6}, "opera": {"penalty_weights": 1.0}}
 
 
 def _key(method: str, params: dict[str, Any]) -> tuple[str, tuple[tuple[str, Any], ...]]:
@@ -390,7 +396,7 @@ def _key(method: str, params: dict[str, Any]) -> tuple[str, tuple[tuple[str, Any
 
 
 def _sweep(model: Captioner, data: LabData, generated: dict[str, list[str]], n: int,
-           corrections: Corrections | None) -> list[dict[str, Any]]:
+           corrections: Corrections | None, slow: bool = True) -> list[dict[str, Any]]:
     """Each decoder over its strengths on ``n`` images, half prior-breaking (greedy = strength 0)."""
     broken = [i for i, s in enumerate(data.scenes) if s.prior_break]
     natural = [i for i, s in enumerate(data.scenes) if not s.prior_break]
@@ -408,7 +414,7 @@ def _sweep(model: Captioner, data: LabData, generated: dict[str, list[str]], n: 
     points = []
     measured = {METHODS[name][0] for name in generated if name in METHODS}
     for line, (method, fixed, param, values) in SWEEPS.items():
-        if method not in measured:
+        if method not in measured or (line in SLOW_SWEEPS and not slow):
             continue
         points.append({"line": line, "param": param, "value": 0.0, **base})
         for value in values:
