@@ -56,3 +56,25 @@ def test_plot_keeps_the_axes_near_greedy_when_a_setting_breaks_the_captions():
 def test_unknown_method_names_are_listed():
     with pytest.raises(ValueError, match="valid: greedy, vcd T=100"):
         evaluate.build_methods(None, ["nope"])
+
+
+def test_slow_sweep_lines_stop_at_the_tables_setting_unless_asked():
+    """The demo's sweep draws OPERA only to its default (captions the table has): no more decoding."""
+    data = evaluate.load_data(20)
+    perfect = [t["caption"] for t in data.truths]
+    assert "opera" in evaluate.SLOW_SWEEPS
+
+    class Recording:
+        calls = []
+
+        def caption(self, images, method="none", **params):
+            self.calls.append((method, params))
+            return perfect[: len(images)]
+
+    generated = {"greedy": perfect, "opera": perfect}
+    model = Recording()
+    quick = evaluate._sweep(model, data, generated, 20, None, slow=False)
+    assert [p["value"] for p in quick if p["line"] == "opera"] == [0.0, 1.0] and model.calls == []
+    full = evaluate._sweep(model, data, generated, 20, None, slow=True)
+    assert [p["value"] for p in full if p["line"] == "opera"] == [0.0, 0.5, 1.0, 2.0]
+    assert model.calls == [("opera", {"penalty_weights": 0.5}), ("opera", {"penalty_weights": 2.0})]
