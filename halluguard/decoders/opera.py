@@ -8,10 +8,10 @@ prompt (each without its padding, with its own beam search and rollbacks); the r
 is a width-1 beam search. The image mass is taken over ``Family.image_block``'s columns.
 
 OPERA reads the last decoder layer's attention weights, which only eager attention returns. For the
-call, the language model's attention becomes :data:`LAST_LAYER_EAGER` (SDPA in every other layer, the
-family's eager function in the last; the model's own setting is restored after the call, also on
-error), and a forward hook on that layer's self-attention keeps the weights. A model loaded in eager
-attention stays as it is. Cost (``benchmarks/bench_opera.py``): about 1.2x plain beam search.
+call, that layer runs its family's eager function and every other layer its own kernel
+(``attention.layer_attention``; restored after the call, also on error), and a forward hook on the
+last layer's self-attention keeps the weights. Cost (``benchmarks/bench_opera.py``): about 1.3x plain
+beam search per prompt.
 
 >>> OPERA().enabled, OPERA(penalty_weights=0, retrospection=False).enabled
 (True, False)
@@ -28,12 +28,10 @@ import math
 from contextlib import contextmanager, nullcontext
 
 import torch
-from transformers import AttentionInterface
 from transformers.generation import GenerateBeamDecoderOnlyOutput
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
 from . import compat
+from .attention import layer_attention
 from .distortions import ROW_KEYS
 from .families import family_of
 from .opera_search import OperaPlan, SearchRecord, opera_beam_search, refuse
@@ -120,48 +118,13 @@ class AttentionCapture:
     @contextmanager
     def installed(self, target):
         """The hook on ``target``'s last layer, and that layer in eager attention, for the block."""
-        handle = TextStack.of(target).blocks[-1].self_attn.register_forward_hook(self)
+        blocks = TextStack.of(target).blocks
+        handle = blocks[-1].self_attn.register_forward_hook(self)
         try:
-            with last_layer_eager(target):
+            with layer_attention(target, {len(blocks) - 1: compat.eager_attention(blocks[-1].self_attn)}):
                 yield
         finally:
             handle.remove()
-
-
-def _last_layer_eager_attention(module, query, key, value, attention_mask, **kwargs):
-    """SDPA in every layer but the last, which runs its family's eager attention and so returns its
-    weights (registered in transformers' ``AttentionInterface`` as :data:`LAST_LAYER_EAGER`)."""
-    if getattr(module, "layer_idx", None) == module.config.num_hidden_layers - 1:
-        return compat.eager_attention(module)(module, query, key, value, attention_mask, **kwargs)
-    return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
-
-
-#: The attention implementation OPERA sets on the language model for its call (additive float masks,
-#: which both the eager and the SDPA functions take).
-LAST_LAYER_EAGER = "halluguard_last_layer_eager"
-AttentionInterface.register(LAST_LAYER_EAGER, _last_layer_eager_attention)
-AttentionMaskInterface.register(LAST_LAYER_EAGER, eager_mask)
-
-
-@contextmanager
-def last_layer_eager(target):
-    """``target``'s language model with :data:`LAST_LAYER_EAGER` attention for the block, restored
-    after it (also on error); a model already in eager attention is left as it is.
-
-    Only the last layer's weights are read: the other layers keep SDPA kernels (public
-    ``set_attn_implementation`` and ``AttentionInterface``)."""
-    text = target.config.get_text_config()
-    original = compat.attn_implementation(text)
-    if original == "eager":
-        yield
-        return
-    names = getattr(target.config, "sub_configs", {})
-    key = next((name for name in names if getattr(target.config, name, None) is text), "")
-    target.set_attn_implementation({key: LAST_LAYER_EAGER} if key else LAST_LAYER_EAGER)
-    try:
-        yield
-    finally:
-        target.set_attn_implementation({key: original} if key else original)
 
 
 def one_prompt(model, inputs: dict, row: int) -> tuple[dict, int]:
