@@ -1,4 +1,4 @@
-"""In-process mitigation: VCD, ICD, VDD, M3ID, DoLa, DeCo and OPERA as drop-in parts of ``generate``.
+"""In-process mitigation: VCD, ICD, VDD, M3ID, DoLa, DeCo, OPERA and PAI as drop-in parts of ``generate``.
 
 ``guard(model, method, **params)`` wraps a vision-language model so that its ``generate`` applies
 the method; each contrastive method is also a plain ``transformers.LogitsProcessor``:
@@ -13,9 +13,14 @@ and two read the model's earlier layers through its LM head (``readout.py``), in
 - :class:`DoLa`: contrast with the premature layer that differs most (Chuang et al., ICLR 2024).
 - :class:`DeCo`: correct with the preceding layer most confident in a candidate (Wang et al., ICLR 2025).
 
-and one replaces beam search (``opera.py``):
+one replaces beam search (``opera.py``):
 
 - :class:`OPERA`: penalise over-trust in summary tokens, roll back when it persists (Huang et al., CVPR 2024).
+
+and one edits the attention inside the model (``pai.py``, with ``attention.py``):
+
+- :class:`PAILogitsProcessor`: amplify the newest token's attention to the image in a band of layers, plus
+  image-free guidance (Liu et al., ECCV 2024).
 
 Supported families: LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL, Idefics3 (SmolVLM), PaliGemma,
 InstructBLIP. The names below are imported on first use, so ``import halluguard.decoders.cli``
@@ -23,7 +28,7 @@ InstructBLIP. The names below are imported on first use, so ``import halluguard.
 
 >>> import halluguard.decoders as decoders
 >>> sorted(decoders.METHODS)
-['deco', 'dola', 'icd', 'm3id', 'none', 'opera', 'vcd', 'vdd']
+['deco', 'dola', 'icd', 'm3id', 'none', 'opera', 'pai', 'vcd', 'vdd']
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ _LAZY = {
     "DoLa": "dola",
     "DeCo": "deco",
     "OPERA": "opera",
+    "PAILogitsProcessor": "pai",
     "diffusion_noise": "distortions",
     "family_of": "families",
     "supported_families": "families",

@@ -24,13 +24,14 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
 from transformers import LogitsProcessorList
 
 from . import compat
+from .attention import layer_attention
 from .branch import PairedBranch, SequentialBranch
 from .deco import DeCo
 from .distortions import ROW_KEYS, left_pad
@@ -40,8 +41,9 @@ from .fused import fused_steps
 from .icd import ICDLogitsProcessor
 from .m3id import M3IDLogitsProcessor
 from .opera import OPERA, opera_generate
+from .pai import ImageAttention, PAILogitsProcessor
 from .paired import PairPlan, paired_sample
-from .readout import ReadoutMethod, readout
+from .readout import ReadoutMethod, TextStack, readout
 from .vcd import VCDLogitsProcessor
 from .vdd import VDDLogitsProcessor
 
@@ -56,6 +58,7 @@ METHODS: dict[str, type | None] = {
     "dola": DoLa,
     "deco": DeCo,
     "opera": OPERA,
+    "pai": PAILogitsProcessor,
 }
 EXECUTIONS = ("batched", "sequential")
 #: Generation modes that transformers moved to the Hub; the contrast cannot follow them.
@@ -201,6 +204,15 @@ class Guarded:
             return self._read_out(cls(**self._params), family, inputs, gen_kwargs)
         if cls is OPERA:
             return self._opera(cls(**self._params), family, inputs, gen_kwargs)
+        if cls is PAILogitsProcessor:
+            return self._pai(family, inputs, gen_kwargs)
+        return self._contrast(cls, family, inputs, gen_kwargs)
+
+    def _contrast(self, cls, family, inputs: dict, gen_kwargs: dict, around=None):
+        """A contrastive method: its branch in the main forward (sequential) or stacked below it
+        (batched). ``around(target, suspended)``, if given, is entered around the decoding, with a
+        callable that says whether the branch is running a forward of its own."""
+        model = self.__wrapped__
         params = dict(self._params)
         if cls is VCDLogitsProcessor:
             params["seed"] = self._seed
@@ -215,11 +227,39 @@ class Guarded:
                 branch = SequentialBranch(target, branch_inputs)
                 processor = cls(branch=branch, renormalize=(config.num_beams or 1) > 1, **params)
                 processors = LogitsProcessorList([*user_processors, processor])
-                with fused_steps(target, branch, config, family.image_keys) as cache:
+                with fused_steps(target, branch, config, family.image_keys) as cache, (
+                    nullcontext() if around is None else around(target, lambda: branch.busy)
+                ):
                     return target.generate(**main, **gen_kwargs, **cache, logits_processor=processors)
             pair = PairedBranch()
             processors = LogitsProcessorList([*user_processors, cls(branch=pair, **params)])
-            return self._batched(family, target, main, branch_inputs, config, gen_kwargs, pair, processors)
+            with nullcontext() if around is None else around(target, lambda: False):
+                return self._batched(
+                    family, target, main, branch_inputs, config, gen_kwargs, pair, processors
+                )
+
+    def _pai(self, family, inputs: dict, gen_kwargs: dict):
+        """PAI: its attention edit for the call, around its guidance (a contrast) or plain decoding."""
+        model = self.__wrapped__
+        method = PAILogitsProcessor(branch=PairedBranch(), **self._params)
+        if not method.edits:
+            return self._contrast(PAILogitsProcessor, family, inputs, gen_kwargs)
+        config = self._effective_config(model, gen_kwargs)
+        expand = max(config.num_beams or 1, config.num_return_sequences or 1)
+        columns = family.image_block(model, inputs["input_ids"]).repeat_interleave(expand, dim=0)
+
+        def edited(target, suspended):
+            blocks = len(TextStack.of(target).blocks)
+            edit = ImageAttention(method.alpha, columns, suspended)
+            return layer_attention(target, {index: edit for index in method.layers(blocks)})
+
+        if method.enabled:
+            return self._contrast(PAILogitsProcessor, family, inputs, gen_kwargs, around=edited)
+        with torch.no_grad(), isolated_rng(self._seed, model.device):
+            target, main = family.to_target(model, inputs)
+            self._check_modes(self._effective_config(target, gen_kwargs))
+            with edited(target, lambda: False):
+                return target.generate(**main, **gen_kwargs)
 
     def _read_out(self, method: ReadoutMethod, family, inputs: dict, gen_kwargs: dict):
         """``generate``'s own loop, its next-token logits corrected by the method's layer read-out."""
@@ -362,7 +402,8 @@ def guard(
     ``alpha``, ``beta``, ``instruction``; VDD: ``alpha``, ``beta``; M3ID: ``lam``, ``alpha``; DoLa:
     ``dola_layers``, ``relative_top``; DeCo: ``alpha``, ``threshold_top_p``, ``threshold_top_k``,
     ``early_exit_layers``; OPERA: ``scale_factor``, ``threshold``, ``num_attn_candidates``,
-    ``penalty_weights``, ``window_size``, ``retrospection``). ``seed`` seeds VCD's noise and sampling;
+    ``penalty_weights``, ``window_size``, ``retrospection``; PAI: ``alpha``, ``gamma``, ``start_layer``,
+    ``end_layer``). ``seed`` seeds VCD's noise and sampling;
     ``execution`` ("batched" or "sequential") chooses how the contrastive methods run their second branch.
 
     A tiny random LLaVA, built offline:
@@ -386,6 +427,6 @@ def guard(
     Traceback (most recent call last):
     ...
     halluguard.decoders.guarded.GuardError: unknown method 'nope'; valid methods: none, vcd, icd, vdd, m3id,
-    dola, deco, opera
+    dola, deco, opera, pai
     """
     return Guarded(model, method, execution=execution, seed=seed, **params)
