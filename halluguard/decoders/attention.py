@@ -21,14 +21,16 @@ from typing import Callable
 import torch
 from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, eager_mask
+from transformers.masking_utils import AttentionMaskInterface, eager_mask, sdpa_mask
 
 from . import compat
 from .readout import TextStack
 
-#: The attention implementation the language model runs under :func:`layer_attention`. Its masks are
-#: additive float masks, which the eager and the SDPA functions both take.
+#: The attention implementations the language model runs under :func:`layer_attention`: for a model in
+#: eager attention (additive float masks) and for one with a kernel (SDPA's masks: boolean, or none
+#: where the causal kernel needs none, so the blocks left alone run as fast as before).
 LAYERED = "halluguard_layered"
+LAYERED_SDPA = "halluguard_layered_sdpa"
 #: The attribute, on a block's attention module, that holds its function for the call.
 FUNCTION = "_halluguard_attention"
 
@@ -40,6 +42,8 @@ def _dispatch(module, query, key, value, attention_mask, **kwargs):
 
 AttentionInterface.register(LAYERED, _dispatch)
 AttentionMaskInterface.register(LAYERED, eager_mask)
+AttentionInterface.register(LAYERED_SDPA, _dispatch)
+AttentionMaskInterface.register(LAYERED_SDPA, sdpa_mask)
 
 
 @contextmanager
@@ -47,7 +51,8 @@ def layer_attention(target, functions: dict[int, Callable]):
     """``target``'s decoder blocks ``i`` run ``functions[i]`` as their attention within the block.
 
     A function takes what transformers' attention functions take (``module, query, key, value,
-    attention_mask, **kwargs``; the mask additive) and returns ``(output, weights or None)``.
+    attention_mask, **kwargs``; the mask additive, boolean or None: see :func:`additive_mask`) and
+    returns ``(output, weights or None)``.
     """
     text = target.config.get_text_config()
     original = compat.attn_implementation(text)
@@ -57,13 +62,41 @@ def layer_attention(target, functions: dict[int, Callable]):
         setattr(module, FUNCTION, functions.get(index, own))
     names = getattr(target.config, "sub_configs", {})
     key = next((name for name in names if getattr(target.config, name, None) is text), "")
+    layered = LAYERED if original == "eager" else LAYERED_SDPA
     try:
-        target.set_attn_implementation({key: LAYERED} if key else LAYERED)
+        target.set_attn_implementation({key: layered} if key else layered)
         yield
     finally:
         target.set_attn_implementation({key: original} if key else original)
         for module in modules:
             delattr(module, FUNCTION)
+
+
+def additive_mask(attention_mask, query, keys: int, dtype) -> torch.Tensor | None:
+    """The mask as eager attention adds it: 0 where a key is seen, the dtype's minimum elsewhere. A
+    boolean mask is converted; no mask (SDPA's causal fast path) means causal over the newest
+    ``queries`` positions, or nothing to mask for a single query."""
+    if attention_mask is None:
+        queries = query.shape[-2]
+        if queries == 1:
+            return None
+        seen = torch.ones(queries, keys, dtype=torch.bool, device=query.device).tril(keys - queries)
+        return additive_mask(seen[None, None], query, keys, dtype)
+    mask = attention_mask[:, :, :, :keys]
+    if mask.dtype == torch.bool:
+        blocked = torch.finfo(dtype).min
+        mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, blocked)
+    return mask
+
+
+def as_eager(function: Callable) -> Callable:
+    """``function``, an eager attention that adds its mask, given the mask :func:`additive_mask` makes."""
+
+    def attention(module, query, key, value, attention_mask, **kwargs):
+        mask = additive_mask(attention_mask, query, key.shape[-2], query.dtype)
+        return function(module, query, key, value, mask, **kwargs)
+
+    return attention
 
 
 def eager_logits(module, query, key, attention_mask, scaling=None, softcap=None) -> torch.Tensor:
@@ -75,13 +108,8 @@ def eager_logits(module, query, key, attention_mask, scaling=None, softcap=None)
     logits = torch.matmul(query, key.transpose(2, 3)) * scaling
     if softcap is not None:
         logits = torch.tanh(logits / softcap) * softcap
-    if attention_mask is not None:
-        mask = attention_mask[:, :, :, : key.shape[-2]]
-        if mask.dtype == torch.bool:
-            blocked = torch.finfo(logits.dtype).min
-            mask = torch.zeros(mask.shape, dtype=logits.dtype, device=mask.device).masked_fill(~mask, blocked)
-        logits = logits + mask
-    return logits
+    mask = additive_mask(attention_mask, query, key.shape[-2], logits.dtype)
+    return logits if mask is None else logits + mask
 
 
 def eager_output(query, value, logits) -> tuple[torch.Tensor, torch.Tensor]:

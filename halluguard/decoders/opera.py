@@ -31,7 +31,7 @@ import torch
 from transformers.generation import GenerateBeamDecoderOnlyOutput
 
 from . import compat
-from .attention import layer_attention
+from .attention import as_eager, layer_attention
 from .distortions import ROW_KEYS
 from .families import family_of
 from .opera_search import OperaPlan, SearchRecord, opera_beam_search, refuse
@@ -121,7 +121,8 @@ class AttentionCapture:
         blocks = TextStack.of(target).blocks
         handle = blocks[-1].self_attn.register_forward_hook(self)
         try:
-            with layer_attention(target, {len(blocks) - 1: compat.eager_attention(blocks[-1].self_attn)}):
+            last = as_eager(compat.eager_attention(blocks[-1].self_attn))
+            with layer_attention(target, {len(blocks) - 1: last}):
                 yield
         finally:
             handle.remove()

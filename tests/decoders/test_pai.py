@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 import torch
-from naive_reference import full_logits
+from naive_reference import expand_rows, full_logits
 from tiny_models import (
     BUILDERS,
     EOS,
@@ -89,6 +89,13 @@ def edited(ids, params, blocks=2):
         Naive.image = None
 
 
+def edited_logits(name, inputs, generated, params):
+    """The reference's next-token logits of ``inputs`` followed by ``generated``, the edit applied."""
+    with edited(inputs["input_ids"], params):
+        Naive.image = torch.cat([Naive.image, torch.zeros_like(generated, dtype=torch.bool)], dim=1)
+        return full_logits(name, naive_model(name), inputs, generated)
+
+
 def pai_formula(scores, other, gamma):
     if gamma == 1:
         return scores
@@ -108,9 +115,7 @@ def naive_pai(name, inputs, branch, params, new_tokens, do_sample=False, seed=0)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for _ in range(new_tokens):
-            with edited(inputs["input_ids"], params):
-                Naive.image = torch.cat([Naive.image, torch.zeros_like(generated, dtype=torch.bool)], dim=1)
-                scores = full_logits(name, model, inputs, generated)
+            scores = edited_logits(name, inputs, generated, params)
             scores[:, SUPPRESSED] = -math.inf
             NAIVE_SCORES.append(scores.clone())
             gamma = params.get("gamma", 1.1)
@@ -129,11 +134,13 @@ def naive_pai(name, inputs, branch, params, new_tokens, do_sample=False, seed=0)
 
 
 class Recorder(LogitsProcessor):
-    def __init__(self):
-        self.scores = []
+    def __init__(self, keep_ids=False):
+        self.scores, self.ids, self.keep_ids = [], [], keep_ids
 
     def __call__(self, input_ids, scores):
         self.scores.append(scores.clone())
+        if self.keep_ids:
+            self.ids.append(input_ids.clone())
         return scores
 
 
@@ -203,6 +210,26 @@ def test_beam_search_and_batches_decode_each_prompt_as_alone(name):
         alone = {k: v[1:] for k, v in case.clone_inputs().items()}
         single = guarded.generate(**alone, max_new_tokens=NEW_TOKENS, num_beams=2)
         assert torch.equal(batch[1, : single.shape[1]], single[0])
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_every_beam_is_edited_from_its_own_sequence(name):
+    """Beam search (the branch fused into the main forward): at every step, each beam's scores are the
+    reference's for that beam's sequence."""
+    case, beams = get_case(name), 2
+    prompt = case.inputs["input_ids"].shape[1]
+    for params in (dict(STRONG, gamma=1.0), STRONG):
+        recorder = Recorder(keep_ids=True)
+        processors = LogitsProcessorList([recorder])
+        halluguard.guard(case.model, "pai", **params).generate(
+            **case.clone_inputs(), max_new_tokens=4, num_beams=beams, logits_processor=processors
+        )
+        inputs = expand_rows(name, case.clone_inputs(), beams)
+        for step, (ids, scores) in enumerate(zip(recorder.ids, recorder.scores)):
+            # (beam search normalises first, then its processors suppress tokens)
+            expected = edited_logits(name, inputs, ids[:, prompt:], params).log_softmax(-1)
+            expected[:, SUPPRESSED] = -math.inf
+            torch.testing.assert_close(scores, expected, atol=1e-5, rtol=1e-5, msg=f"step {step}")
 
 
 def _state(model):
