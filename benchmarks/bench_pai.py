@@ -1,0 +1,107 @@
+"""CPU cost of PAI against plain ``generate``, on the random ~100M LLaVA of ``bench_decoders``.
+
+    pytest benchmarks/bench_pai.py -s --benchmark-only
+    HALLUGUARD_BENCH_DTYPE=bfloat16 pytest benchmarks/bench_pai.py -s --benchmark-only
+
+PAI's attention edit needs the attention logits of its band of blocks (2 to the last, as the
+reference), so those blocks run eager-style attention instead of SDPA; its image-free guidance is a
+second branch, VDD's (fused into the main forward when sequential, stacked below it when batched).
+Rows: plain greedy decoding; ``pai attention`` (``gamma=1``: the edit alone); ``pai`` (the defaults:
+edit and guidance); ``vdd`` (the same branch without the edit) and plain at twice the rows, the
+branch's floor. Per decoded token (decode steps only, as in ``bench_decoders``), batches of 1 and 4.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+import transformers
+from bench_decoders import NEW_TOKENS, build_model, make_inputs
+
+import halluguard
+
+ROUNDS = 3
+#: the target for the edit alone (no second branch): at most this many times plain
+EDIT_TARGET = 1.10
+NAMES = ["plain", "pai attention", "pai", "vdd", "plain 2x rows"]
+RESULTS: dict[tuple[str, int, int], float] = {}
+
+
+def run_fn(model, name: str, batch: int, new_tokens: int):
+    inputs = make_inputs(2 * batch if name == "plain 2x rows" else batch)
+    inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+    kwargs = dict(max_new_tokens=new_tokens, do_sample=False)
+    if name.startswith("plain"):
+        return lambda: model.generate(**inputs, **kwargs)
+    params = {"pai attention": dict(gamma=1.0)}.get(name, {})
+    runner = halluguard.guard(model, name.split(" ")[0], **params)
+    return lambda: runner.generate(**inputs, **kwargs)
+
+
+def step_cost(name: str, batch: int) -> float:
+    return (RESULTS[(name, batch, NEW_TOKENS)] - RESULTS[(name, batch, 1)]) / (NEW_TOKENS - 1)
+
+
+def summary(model) -> str:
+    lines = [
+        f"torch {torch.__version__}, transformers {transformers.__version__}, {torch.get_num_threads()} "
+        f"threads, {str(model.dtype).replace('torch.', '')}, greedy, {NEW_TOKENS} new tokens",
+        "| batch | run | decode ms/token | x plain |",
+        "|---|---|---|---|",
+    ]
+    for batch in (1, 4):
+        plain = step_cost("plain", batch)
+        for name in NAMES:
+            cost = step_cost(name, batch)
+            lines.append(f"| {batch} | {name} | {cost * 1e3:.1f} | {cost / plain:.2f} |")
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model()
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("new_tokens", [1, NEW_TOKENS])
+def test_generate(benchmark, model, name, batch, new_tokens):
+    fn = run_fn(model, name, batch, new_tokens)
+    benchmark.group = f"pai, batch {batch}, {new_tokens} new token(s)"
+    benchmark.extra_info.update(run=name, batch=batch, new_tokens=new_tokens)
+    with torch.no_grad():
+        benchmark.pedantic(fn, rounds=ROUNDS if new_tokens > 1 else ROUNDS + 2, iterations=1, warmup_rounds=1)
+    RESULTS[(name, batch, new_tokens)] = benchmark.stats.stats.min
+
+
+def test_summary_and_cost(benchmark, model):
+    """The edit alone costs at most ``EDIT_TARGET`` times plain per token; the guidance at most its
+    branch's own cost (VDD) times ``EDIT_TARGET``."""
+    if len(RESULTS) < 4 * len(NAMES):
+        pytest.skip("run the whole module to get the summary")
+    table = benchmark.pedantic(summary, args=(model,), rounds=1, iterations=1)
+    print("\n" + table)
+    for batch in (1, 4):
+        edit = step_cost("pai attention", batch) / step_cost("plain", batch)
+        assert edit <= EDIT_TARGET, f"PAI's edit at batch {batch}: {edit:.2f}x plain"
+        guided = step_cost("pai", batch) / step_cost("vdd", batch)
+        assert guided <= EDIT_TARGET, f"PAI at batch {batch}: {guided:.2f}x VDD (its branch)"
+
+
+if __name__ == "__main__":  # the same without pytest-benchmark
+    net = build_model()
+    with torch.no_grad():
+        for b in (1, 4):
+            for n in NAMES:
+                for t in (1, NEW_TOKENS):
+                    f = run_fn(net, n, b, t)
+                    f()
+                    best = float("inf")
+                    for _ in range(ROUNDS):
+                        start = time.perf_counter()
+                        f()
+                        best = min(best, time.perf_counter() - start)
+                    RESULTS[(n, b, t)] = best
+    print(summary(net))
