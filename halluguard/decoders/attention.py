@@ -100,12 +100,14 @@ def as_eager(function: Callable) -> Callable:
 
 
 def eager_logits(module, query, key, attention_mask, scaling=None, softcap=None) -> torch.Tensor:
-    """The attention logits an eager attention computes before its softmax: ``q k^T * scaling``
-    (keys repeated for grouped-query heads), soft-capped where the family caps them, plus the mask."""
+    """The attention logits an eager attention computes before its softmax, in float32 (as SDPA and
+    flash kernels accumulate; on a CPU without native bfloat16 also the fastest way): ``q k^T *
+    scaling`` (keys repeated for grouped-query heads), soft-capped where the family caps them, plus
+    the mask."""
     groups = query.shape[1] // key.shape[1]
     key = key.repeat_interleave(groups, dim=1) if groups > 1 else key
     scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
-    logits = torch.matmul(query, key.transpose(2, 3)) * scaling
+    logits = torch.matmul(query.float(), key.float().transpose(2, 3)) * scaling
     if softcap is not None:
         logits = torch.tanh(logits / softcap) * softcap
     mask = additive_mask(attention_mask, query, key.shape[-2], logits.dtype)
@@ -113,9 +115,10 @@ def eager_logits(module, query, key, attention_mask, scaling=None, softcap=None)
 
 
 def eager_output(query, value, logits) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax (in float32, as transformers' eager functions) and the weighted values, ``(batch,
-    queries, heads, dim)`` as attention functions return them, with the weights."""
+    """Softmax and the weighted values in float32, returned in the query's dtype as ``(batch, queries,
+    heads, dim)``, with the weights."""
     groups = query.shape[1] // value.shape[1]
     value = value.repeat_interleave(groups, dim=1) if groups > 1 else value
-    weights = torch.softmax(logits, dim=-1, dtype=torch.float32).to(query.dtype)
-    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
+    weights = torch.softmax(logits.float(), dim=-1)
+    output = torch.matmul(weights, value.float()).to(query.dtype)
+    return output.transpose(1, 2).contiguous(), weights.to(query.dtype)

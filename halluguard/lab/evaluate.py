@@ -43,6 +43,7 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "deco": ("deco", {}),
     # OPERA as a width-1 beam search, like every other row decoding one sequence
     "opera": ("opera", {}),
+    "pai": ("pai", {}),
 }
 #: the sweep: line name -> (guard method, fixed parameters, swept parameter, values from weakest to strongest)
 SWEEPS: dict[str, tuple[str, dict[str, Any], str, tuple[float, ...]]] = {
@@ -57,6 +58,7 @@ SWEEPS: dict[str, tuple[str, dict[str, Any], str, tuple[float, ...]]] = {
     "dola": ("dola", {}, "relative_top", (0.3, 0.1, 0.03)),
     "deco": ("deco", {}, "alpha", (0.3, 0.6, 1.2)),
     "opera": ("opera", {}, "penalty_weights", (0.5, 1.0, 2.0)),
+    "pai": ("pai", {}, "alpha", (0.2, 0.5, 1.0)),
 }
 #: sweep lines drawn only to the table's own setting when ``run_lab(slow_sweeps=False)`` (the default demo):
 #: OPERA decodes prompt by prompt
@@ -128,8 +130,10 @@ class LabData:
         return len(self.scenes)
 
 
-def load_data(n_images: int = 1000, seed: int = TEST_SEED, prior_breaking_share: float = 0.5) -> LabData:
-    """The lab's test split: ``n_images`` scenes, the first ``prior_breaking_share`` of them prior-breaking.
+def load_data(n_images: int = 1000, seed: int = TEST_SEED, prior_breaking_share: float = 0.5,
+              split: str = "test") -> LabData:
+    """A lab split (the test split by default; ``"val"`` to tune on): ``n_images`` scenes, the first
+    ``prior_breaking_share`` of them prior-breaking.
 
     >>> data = load_data(4)
     >>> len(data), data.images[0].size, data.truths[0]["prior_break"] is not None
@@ -137,7 +141,7 @@ def load_data(n_images: int = 1000, seed: int = TEST_SEED, prior_breaking_share:
     """
     import torch
 
-    scenes = world.make_scenes(seed, "test", n_images, prior_breaking_share)
+    scenes = world.make_scenes(seed, split, n_images, prior_breaking_share)
     images, truths = [], []
     for start in range(0, n_images, 500):
         with torch.inference_mode():
@@ -390,7 +394,8 @@ def run_lab(
 
 #: the decoders' own defaults for the swept parameters (a table row at these values is a sweep point)
 _DEFAULTS = {"vcd": {"alpha": 1.0}, "icd": {"alpha": 1.0}, "vdd": {"alpha": 1.0}, "m3id": {"lam": 0.02, "alpha": 0.3},
-             "dola": {"relative_top": 0.1}, "deco": {"alpha": 0.6}, "opera": {"penalty_weights": 1.0}}
+             "dola": {"relative_top": 0.1}, "deco": {"alpha": 0.6}, "opera": {"penalty_weights": 1.0},
+             "pai": {"alpha": 0.2}}
 
 
 def _key(method: str, params: dict[str, Any]) -> tuple[str, tuple[tuple[str, Any], ...]]:
