@@ -1,6 +1,6 @@
 """The lab on CPU: captioner and detector throughput, and the whole harness `halluguard demo` runs.
 
-    pytest benchmarks/bench_lab.py --benchmark-only            # about 2 minutes on 2 cores (the demo's lab part: 300 images)
+    pytest benchmarks/bench_lab.py --benchmark-only            # about 2 minutes on 2 cores (the demo's lab part: 250 images)
     HALLUGUARD_LAB_FULL=0 pytest benchmarks/bench_lab.py ...   # throughput only
 
 Figures and their meaning: benchmarks/RESULTS.md (the lab).
@@ -68,7 +68,7 @@ DEMO_BUDGET_S = 90
 
 @pytest.mark.skipif(os.environ.get("HALLUGUARD_LAB_FULL", "1") == "0", reason="HALLUGUARD_LAB_FULL=0")
 def test_run_lab_as_the_demo_runs_it(benchmark, tmp_path):
-    """What ``halluguard demo`` measures on the lab: every method on 300 images, within the demo's budget."""
+    """What ``halluguard demo`` measures on the lab: every method on 250 images, within the demo's budget."""
     pytest.importorskip("halluguard.decoders")
     from halluguard.demo import LAB_DEMO
 
