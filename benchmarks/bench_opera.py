@@ -14,8 +14,7 @@ decodes a batch prompt by prompt, as the reference).
 
 from __future__ import annotations
 
-import time
-
+import decode_timing
 import pytest
 import torch
 import transformers
@@ -41,7 +40,7 @@ def run_fn(models, name: str, batch: int, new_tokens: int):
 
 
 def step_cost(name: str, batch: int) -> float:
-    return (RESULTS[(name, batch, NEW_TOKENS)] - RESULTS[(name, batch, 1)]) / (NEW_TOKENS - 1)
+    return decode_timing.step_cost(RESULTS, name, batch)
 
 
 def summary(model) -> str:
@@ -75,11 +74,7 @@ def models():
 @pytest.mark.parametrize("new_tokens", [1, NEW_TOKENS])
 def test_generate(benchmark, models, name, batch, new_tokens):
     fn = run_fn(models, name, batch, new_tokens)
-    benchmark.group = f"opera, batch {batch}, {new_tokens} new token(s)"
-    benchmark.extra_info.update(run=name, batch=batch, new_tokens=new_tokens)
-    with torch.no_grad():
-        benchmark.pedantic(fn, rounds=ROUNDS if new_tokens > 1 else ROUNDS + 2, iterations=1, warmup_rounds=1)
-    RESULTS[(name, batch, new_tokens)] = benchmark.stats.stats.min
+    decode_timing.record(benchmark, fn, RESULTS, (name, batch, new_tokens), ROUNDS, "opera")
 
 
 def test_summary_and_cost(benchmark, models):
@@ -94,16 +89,5 @@ def test_summary_and_cost(benchmark, models):
 
 if __name__ == "__main__":  # the same without pytest-benchmark
     nets = build_models()
-    with torch.no_grad():
-        for b in (1, 4):
-            for n in NAMES:
-                for t in (1, NEW_TOKENS):
-                    f = run_fn(nets, n, b, t)
-                    f()
-                    best = float("inf")
-                    for _ in range(ROUNDS):
-                        start = time.perf_counter()
-                        f()
-                        best = min(best, time.perf_counter() - start)
-                    RESULTS[(n, b, t)] = best
+    decode_timing.measure(run_fn, nets, NAMES, RESULTS, ROUNDS)
     print(summary(nets["sdpa"]))

@@ -13,9 +13,9 @@ tokens, decode steps only as in ``bench_decoders``), each method against plain a
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 
+import decode_timing
 import pytest
 import torch
 import transformers
@@ -81,7 +81,7 @@ NAMES = ["plain", "dola", "floor dola", "deco", "floor deco"]
 
 
 def step_cost(name: str, batch: int) -> float:
-    return (RESULTS[(name, batch, NEW_TOKENS)] - RESULTS[(name, batch, 1)]) / (NEW_TOKENS - 1)
+    return decode_timing.step_cost(RESULTS, name, batch)
 
 
 def summary(model) -> str:
@@ -114,11 +114,7 @@ def model():
 @pytest.mark.parametrize("new_tokens", [1, NEW_TOKENS])
 def test_generate(benchmark, model, name, batch, new_tokens):
     fn = run_fn(model, name, batch, new_tokens)
-    benchmark.group = f"readout, batch {batch}, {new_tokens} new token(s)"
-    benchmark.extra_info.update(method=name, batch=batch, new_tokens=new_tokens)
-    with torch.no_grad():
-        benchmark.pedantic(fn, rounds=ROUNDS if new_tokens > 1 else ROUNDS + 2, iterations=1, warmup_rounds=1)
-    RESULTS[(name, batch, new_tokens)] = benchmark.stats.stats.min
+    decode_timing.record(benchmark, fn, RESULTS, (name, batch, new_tokens), ROUNDS, "readout")
 
 
 def test_summary_and_costs(benchmark, model):
@@ -135,16 +131,5 @@ def test_summary_and_costs(benchmark, model):
 
 if __name__ == "__main__":  # the same without pytest-benchmark
     net = build_model()
-    with torch.no_grad():
-        for b in (1, 4):
-            for n in NAMES:
-                for t in (1, NEW_TOKENS):
-                    f = run_fn(net, n, b, t)
-                    f()
-                    best = float("inf")
-                    for _ in range(ROUNDS):
-                        start = time.perf_counter()
-                        f()
-                        best = min(best, time.perf_counter() - start)
-                    RESULTS[(n, b, t)] = best
+    decode_timing.measure(run_fn, net, NAMES, RESULTS, ROUNDS)
     print(summary(net))

@@ -11,6 +11,7 @@ import math
 
 import torch
 from tiny_models import EOS, IMAGE, PAD, SUPPRESSED
+from transformers import LogitsProcessor
 
 
 def expand_rows(name: str, inputs: dict, times: int) -> dict:
@@ -102,17 +103,23 @@ def m3id_formula(lam: float, alpha: float):
     return combine
 
 
-def naive_generate(name, model, inputs, branch, combine, max_new_tokens, do_sample=False, seed=0):
-    """Decode ``max_new_tokens`` tokens (EOS-aware, as ``generate``), recomputing everything each step."""
+def naive_generate(
+    name, model, inputs, branch, combine, max_new_tokens, do_sample=False, seed=0, logits=None
+):
+    """Decode ``max_new_tokens`` tokens (EOS-aware, as ``generate``), recomputing everything each step.
+
+    ``logits(generated)`` gives the main rows' next-token logits (default: :func:`full_logits` of
+    ``inputs``); ``branch`` None gives ``combine`` None for the other branch's."""
     rows = inputs["input_ids"].shape[0]
     generated = torch.zeros(rows, 0, dtype=torch.long)
     unfinished = torch.ones(rows, dtype=torch.long)
+    main = logits or (lambda tokens: full_logits(name, model, inputs, tokens))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for step in range(max_new_tokens):
-            scores = full_logits(name, model, inputs, generated)
+            scores = main(generated)
             scores[:, SUPPRESSED] = -math.inf
-            other = full_logits(name, model, branch, generated)
+            other = None if branch is None else full_logits(name, model, branch, generated)
             scores = combine(scores, other, step)
             if do_sample:
                 tokens = torch.multinomial(torch.softmax(scores, -1), 1).squeeze(1)
@@ -124,3 +131,14 @@ def naive_generate(name, model, inputs, branch, combine, max_new_tokens, do_samp
             if unfinished.max() == 0:
                 break
     return torch.cat([inputs["input_ids"], generated], dim=1)
+
+
+class Recorder(LogitsProcessor):
+    """Keeps the sequences and the scores a decoding step is about to rank, at every step."""
+
+    def __init__(self):
+        self.steps: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def __call__(self, input_ids, scores):
+        self.steps.append((input_ids.clone(), scores.clone()))
+        return scores

@@ -15,15 +15,13 @@ from collections import Counter
 
 import pytest
 import torch
+from naive_reference import Recorder
 from tiny_models import (
     BUILDERS,
     EOS,
-    FAKE_AROUND,
-    GLOBAL_IMG,
     IMAGE,
+    IMAGE_TOKENS,
     SUPPRESSED,
-    VISION_END,
-    VISION_START,
     VOCAB,
     get_case,
 )
@@ -113,7 +111,6 @@ def attention_forward(name, model, inputs, generated):
     return out.logits[:, -1].float(), out.attentions[-1]
 
 
-IMAGE_TOKENS = {IMAGE, VISION_START, VISION_END, FAKE_AROUND, GLOBAL_IMG}
 
 
 def smallest_mode(values):
@@ -245,17 +242,6 @@ def test_guarded_opera_matches_the_naive_reference(name):
     for beams in (1, 3):
         expected, _ = naive_opera(name, eager(name), single(name), params, beams, NEW)
         assert _trim(guarded_tokens(name, params, beams, NEW)) == expected, beams
-
-
-class Recorder(LogitsProcessor):
-    """Keeps the sequences and the scores the search is about to rank, at every step."""
-
-    def __init__(self):
-        self.steps = []
-
-    def __call__(self, input_ids, scores):
-        self.steps.append((input_ids.clone(), scores.clone()))
-        return scores
 
 
 #: Column scores of order 1 from the 11th token on, so that the window's penalty counts.

@@ -14,17 +14,11 @@ from contextlib import contextmanager
 
 import pytest
 import torch
-from naive_reference import expand_rows, full_logits
+from naive_reference import Recorder, expand_rows, full_logits, naive_generate
 from tiny_models import (
     BUILDERS,
-    EOS,
-    FAKE_AROUND,
-    GLOBAL_IMG,
-    IMAGE,
-    PAD,
+    IMAGE_TOKENS,
     SUPPRESSED,
-    VISION_END,
-    VISION_START,
     get_case,
 )
 from transformers import AttentionInterface, LogitsProcessor, LogitsProcessorList
@@ -36,7 +30,6 @@ from halluguard.decoders.pai import PAILogitsProcessor
 
 FAMILIES = list(BUILDERS)
 NEW_TOKENS = 6
-IMAGE_TOKENS = [IMAGE, VISION_START, VISION_END, FAKE_AROUND, GLOBAL_IMG]
 #: Strong settings, both blocks of the tiny models edited, so that the tokens change.
 STRONG = dict(alpha=3.0, gamma=1.5, start_layer=0)
 
@@ -106,42 +99,21 @@ def pai_formula(scores, other, gamma):
 
 
 def naive_pai(name, inputs, branch, params, new_tokens, do_sample=False, seed=0):
-    """Decode with PAI from scratch every step (EOS-aware, as generate)."""
-    model = naive_model(name)
-    rows = inputs["input_ids"].shape[0]
-    generated = torch.zeros(rows, 0, dtype=torch.long)
-    unfinished = torch.ones(rows, dtype=torch.long)
+    """Decode with PAI from scratch every step (``naive_generate``), keeping the edited scores."""
+    gamma = params.get("gamma", 1.1)
     NAIVE_SCORES.clear()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for _ in range(new_tokens):
-            scores = edited_logits(name, inputs, generated, params)
-            scores[:, SUPPRESSED] = -math.inf
-            NAIVE_SCORES.append(scores.clone())
-            gamma = params.get("gamma", 1.1)
-            if gamma != 1:
-                scores = pai_formula(scores, full_logits(name, model, branch, generated), gamma)
-            if do_sample:
-                tokens = torch.multinomial(torch.softmax(scores, -1), 1).squeeze(1)
-            else:
-                tokens = scores.argmax(-1)
-            tokens = tokens * unfinished + PAD * (1 - unfinished)
-            generated = torch.cat([generated, tokens[:, None]], dim=1)
-            unfinished = unfinished & (tokens != EOS).long()
-            if unfinished.max() == 0:
-                break
-    return torch.cat([inputs["input_ids"], generated], dim=1)
 
+    def combine(scores, other, step):
+        NAIVE_SCORES.append(scores.clone())
+        return pai_formula(scores, other, gamma)
 
-class Recorder(LogitsProcessor):
-    def __init__(self, keep_ids=False):
-        self.scores, self.ids, self.keep_ids = [], [], keep_ids
+    def logits(generated):
+        return edited_logits(name, inputs, generated, params)
 
-    def __call__(self, input_ids, scores):
-        self.scores.append(scores.clone())
-        if self.keep_ids:
-            self.ids.append(input_ids.clone())
-        return scores
+    return naive_generate(
+        name, naive_model(name), inputs, branch if gamma != 1 else None, combine, new_tokens,
+        do_sample=do_sample, seed=seed, logits=logits,
+    )
 
 
 def _branch(case):
@@ -167,7 +139,7 @@ def test_greedy_and_sampling_match_the_naive_reference(name, params):
             )
             assert torch.equal(out, expected[:, : out.shape[1]]), (execution, do_sample)
             if not do_sample:  # the edited scores themselves, step by step (before the guidance)
-                for step, scores in enumerate(recorder.scores):
+                for step, (_, scores) in enumerate(recorder.steps):
                     torch.testing.assert_close(scores, NAIVE_SCORES[step], atol=1e-5, rtol=1e-5)
 
 
@@ -181,7 +153,7 @@ def test_the_edit_moves_every_familys_next_token_scores(name):
         recorder = Recorder()
         processors = LogitsProcessorList([recorder])
         runner.generate(**case.clone_inputs(), max_new_tokens=3, logits_processor=processors)
-        runs[label] = torch.stack(recorder.scores).nan_to_num(0, 0, 0)
+        runs[label] = torch.stack([scores for _, scores in recorder.steps]).nan_to_num(0, 0, 0)
     assert (runs["pai"] - runs["plain"]).abs().max() > 1e-4  # (eager against SDPA alone: ~1e-7)
 
 
@@ -219,13 +191,13 @@ def test_every_beam_is_edited_from_its_own_sequence(name):
     case, beams = get_case(name), 2
     prompt = case.inputs["input_ids"].shape[1]
     for params in (dict(STRONG, gamma=1.0), STRONG):
-        recorder = Recorder(keep_ids=True)
+        recorder = Recorder()
         processors = LogitsProcessorList([recorder])
         halluguard.guard(case.model, "pai", **params).generate(
             **case.clone_inputs(), max_new_tokens=4, num_beams=beams, logits_processor=processors
         )
         inputs = expand_rows(name, case.clone_inputs(), beams)
-        for step, (ids, scores) in enumerate(zip(recorder.ids, recorder.scores)):
+        for step, (ids, scores) in enumerate(recorder.steps):
             # (beam search normalises first, then its processors suppress tokens)
             expected = edited_logits(name, inputs, ids[:, prompt:], params).log_softmax(-1)
             expected[:, SUPPRESSED] = -math.inf

@@ -13,7 +13,7 @@ import math
 
 import pytest
 import torch
-from naive_reference import expand_rows, full_forward
+from naive_reference import Recorder, expand_rows, full_forward
 from tiny_models import BUILDERS, EOS, PAD, SUPPRESSED, get_case
 from transformers import LogitsProcessor, LogitsProcessorList
 
@@ -127,17 +127,6 @@ def test_greedy_and_sampling_match_the_naive_reference(name, method):
             )
             expected = naive_generate(name, method, params, case.model, case.clone_inputs(), do_sample, 5)
             assert out[:, prompt:].tolist() == expected.tolist(), (params, do_sample)
-
-
-class Recorder(LogitsProcessor):
-    """Keeps the sequences and the scores the search is about to rank, at every step."""
-
-    def __init__(self):
-        self.steps = []
-
-    def __call__(self, input_ids, scores):
-        self.steps.append((input_ids.clone(), scores.clone()))
-        return scores
 
 
 @pytest.mark.parametrize("name", FAMILIES)

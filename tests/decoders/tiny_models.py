@@ -17,6 +17,8 @@ PAD, BOS, EOS = 0, 1, 2
 IMAGE = 100  # the image placeholder of every family (Qwen uses 101/102 as vision start/end)
 VISION_START, VISION_END = 101, 102
 FAKE_AROUND, GLOBAL_IMG = 103, 104  # Idefics3's wrappers
+#: Every token of an image block: placeholders and wrappers (what the families' ``image_block`` marks)
+IMAGE_TOKENS = (IMAGE, VISION_START, VISION_END, FAKE_AROUND, GLOBAL_IMG)
 
 
 class StubTokenizer:
