@@ -1,4 +1,4 @@
-"""In-process mitigation: VCD, ICD, VDD, M3ID, DoLa, DeCo, OPERA and PAI as drop-in parts of ``generate``.
+"""In-process mitigation, drop-in parts of ``generate``: VCD, ICD, VDD, M3ID, DoLa, DeCo, OPERA, PAI, VAF.
 
 ``guard(model, method, **params)`` wraps a vision-language model so that its ``generate`` applies
 the method; each contrastive method is also a plain ``transformers.LogitsProcessor``:
@@ -17,10 +17,12 @@ one replaces beam search (``opera.py``):
 
 - :class:`OPERA`: penalise over-trust in summary tokens, roll back when it persists (Huang et al., CVPR 2024).
 
-and one edits the attention inside the model (``pai.py``, with ``attention.py``):
+and two edit the attention inside the model (with ``attention.py``):
 
 - :class:`PAILogitsProcessor`: amplify the newest token's attention to the image in a band of layers, plus
   image-free guidance (Liu et al., ECCV 2024).
+- :class:`VAF`: scale the attention logits on the image up and on the system prompt down in middle layers
+  (ClearSight, Yin et al., CVPR 2025).
 
 Supported families: LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL, Idefics3 (SmolVLM), PaliGemma,
 InstructBLIP. The names below are imported on first use, so ``import halluguard.decoders.cli``
@@ -28,7 +30,7 @@ InstructBLIP. The names below are imported on first use, so ``import halluguard.
 
 >>> import halluguard.decoders as decoders
 >>> sorted(decoders.METHODS)
-['deco', 'dola', 'icd', 'm3id', 'none', 'opera', 'pai', 'vcd', 'vdd']
+['deco', 'dola', 'icd', 'm3id', 'none', 'opera', 'pai', 'vaf', 'vcd', 'vdd']
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ _LAZY = {
     "DeCo": "deco",
     "OPERA": "opera",
     "PAILogitsProcessor": "pai",
+    "VAF": "vaf",
     "diffusion_noise": "distortions",
     "family_of": "families",
     "supported_families": "families",

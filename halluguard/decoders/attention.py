@@ -99,19 +99,27 @@ def as_eager(function: Callable) -> Callable:
     return attention
 
 
-def eager_logits(module, query, key, attention_mask, scaling=None, softcap=None) -> torch.Tensor:
-    """The attention logits an eager attention computes before its softmax, in float32 (as SDPA and
-    flash kernels accumulate; on a CPU without native bfloat16 also the fastest way): ``q k^T *
-    scaling`` (keys repeated for grouped-query heads), soft-capped where the family caps them, plus
-    the mask."""
+def raw_logits(query, key, scaling=None, softcap=None) -> torch.Tensor:
+    """``q k^T * scaling`` in float32 (as SDPA and flash kernels accumulate; on a CPU without native
+    bfloat16 also the fastest way), keys repeated for grouped-query heads, soft-capped where the
+    family caps them: the attention logits before the mask."""
     groups = query.shape[1] // key.shape[1]
     key = key.repeat_interleave(groups, dim=1) if groups > 1 else key
     scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
     logits = torch.matmul(query.float(), key.float().transpose(2, 3)) * scaling
-    if softcap is not None:
-        logits = torch.tanh(logits / softcap) * softcap
-    mask = additive_mask(attention_mask, query, key.shape[-2], logits.dtype)
+    return logits if softcap is None else torch.tanh(logits / softcap) * softcap
+
+
+def masked(logits, attention_mask, query) -> torch.Tensor:
+    """``logits`` plus the mask (:func:`additive_mask`)."""
+    mask = additive_mask(attention_mask, query, logits.shape[-1], logits.dtype)
     return logits if mask is None else logits + mask
+
+
+def eager_logits(module, query, key, attention_mask, scaling=None, softcap=None) -> torch.Tensor:
+    """The attention logits an eager attention computes before its softmax (:func:`raw_logits`
+    with the mask added), in float32."""
+    return masked(raw_logits(query, key, scaling, softcap), attention_mask, query)
 
 
 def eager_output(query, value, logits) -> tuple[torch.Tensor, torch.Tensor]:

@@ -44,6 +44,7 @@ from .opera import OPERA, opera_generate
 from .pai import ImageAttention, PAILogitsProcessor
 from .paired import PairPlan, paired_sample
 from .readout import ReadoutMethod, TextStack, readout
+from .vaf import VAF, VisualAmplification
 from .vcd import VCDLogitsProcessor
 from .vdd import VDDLogitsProcessor
 
@@ -59,6 +60,7 @@ METHODS: dict[str, type | None] = {
     "deco": DeCo,
     "opera": OPERA,
     "pai": PAILogitsProcessor,
+    "vaf": VAF,
 }
 EXECUTIONS = ("batched", "sequential")
 #: Generation modes that transformers moved to the Hub; the contrast cannot follow them.
@@ -155,7 +157,7 @@ class Guarded:
                 f"{method_cls.name.upper()} got unknown parameter(s) {', '.join(sorted(unknown))}; "
                 f"it takes {', '.join(sorted(accepted | {'seed', 'execution'}))}"
             )
-        if issubclass(method_cls, ReadoutMethod) or method_cls is OPERA:
+        if issubclass(method_cls, ReadoutMethod) or method_cls in (OPERA, VAF):
             method_cls(**params)  # validates the values
         else:
             method_cls(branch=PairedBranch(), **params)
@@ -206,6 +208,8 @@ class Guarded:
             return self._opera(cls(**self._params), family, inputs, gen_kwargs)
         if cls is PAILogitsProcessor:
             return self._pai(family, inputs, gen_kwargs)
+        if cls is VAF:
+            return self._vaf(cls(**self._params), family, inputs, gen_kwargs)
         return self._contrast(cls, family, inputs, gen_kwargs)
 
     def _contrast(self, cls, family, inputs: dict, gen_kwargs: dict, around=None):
@@ -283,6 +287,24 @@ class Guarded:
                 return target.generate(**main, **gen_kwargs)
             self._check_modes(self._effective_config(model, gen_kwargs))
             return opera_generate(model, method, inputs, gen_kwargs)
+
+    def _vaf(self, method: VAF, family, inputs: dict, gen_kwargs: dict):
+        """VAF: ``generate``'s own loop with the band's attention edited (``vaf.py``)."""
+        model = self.__wrapped__
+        with torch.no_grad(), isolated_rng(self._seed, model.device):
+            target, main = family.to_target(model, inputs)
+            config = self._effective_config(target, gen_kwargs)
+            self._check_modes(config)
+            if not method.enabled:
+                return target.generate(**main, **gen_kwargs)
+            expand = max(config.num_beams or 1, config.num_return_sequences or 1)
+            image = family.image_block(model, inputs["input_ids"]).repeat_interleave(expand, dim=0)
+            mask = inputs.get("attention_mask")
+            mask = None if mask is None else mask.repeat_interleave(expand, dim=0)
+            edit = VisualAmplification(method, image, mask)
+            blocks = len(TextStack.of(target).blocks)
+            with layer_attention(target, {index: edit for index in method.layers(blocks)}):
+                return target.generate(**main, **gen_kwargs)
 
     def _batched(self, family, target, main, branch_inputs, config, gen_kwargs, pair, processors):
         """Stack ``[main; branch]`` rows (left-padded to one width) and decode them with ``paired_sample``."""
@@ -403,7 +425,8 @@ def guard(
     ``dola_layers``, ``relative_top``; DeCo: ``alpha``, ``threshold_top_p``, ``threshold_top_k``,
     ``early_exit_layers``; OPERA: ``scale_factor``, ``threshold``, ``num_attn_candidates``,
     ``penalty_weights``, ``window_size``, ``retrospection``; PAI: ``alpha``, ``gamma``, ``start_layer``,
-    ``end_layer``). ``seed`` seeds VCD's noise and sampling;
+    ``end_layer``; VAF: ``enh_para``, ``sup_para``, ``start_layer``, ``end_layer``). ``seed`` seeds
+    VCD's noise and sampling;
     ``execution`` ("batched" or "sequential") chooses how the contrastive methods run their second branch.
 
     A tiny random LLaVA, built offline:
@@ -427,6 +450,6 @@ def guard(
     Traceback (most recent call last):
     ...
     halluguard.decoders.guarded.GuardError: unknown method 'nope'; valid methods: none, vcd, icd, vdd, m3id,
-    dola, deco, opera, pai
+    dola, deco, opera, pai, vaf
     """
     return Guarded(model, method, execution=execution, seed=seed, **params)
