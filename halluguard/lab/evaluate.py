@@ -46,6 +46,8 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     # PAI at the setting benchmarks/lab_tune.py chose on the validation split (its defaults do nothing here:
     # blocks 2-3 of the captioner's 4 hold little of its image attention)
     "pai": ("pai", {"alpha": 0.5, "gamma": 1.5, "start_layer": 0}),
+    # VAF at its defaults, which benchmarks/lab_tune.py also chose on the validation split (block 1 of 4)
+    "vaf": ("vaf", {}),
 }
 #: the sweep: line name -> (guard method, fixed parameters, swept parameter, values from weakest to strongest)
 SWEEPS: dict[str, tuple[str, dict[str, Any], str, tuple[float, ...]]] = {
@@ -61,6 +63,7 @@ SWEEPS: dict[str, tuple[str, dict[str, Any], str, tuple[float, ...]]] = {
     "deco": ("deco", {}, "alpha", (0.3, 0.6, 1.2)),
     "opera": ("opera", {}, "penalty_weights", (0.5, 1.0, 2.0)),
     "pai": ("pai", {"gamma": 1.5, "start_layer": 0}, "alpha", (0.3, 0.5, 0.7)),
+    "vaf": ("vaf", {}, "enh_para", (1.15, 1.5, 2.0)),
 }
 #: sweep lines drawn only to the table's own setting when ``run_lab(slow_sweeps=False)`` (the default demo):
 #: OPERA decodes prompt by prompt
@@ -397,7 +400,7 @@ def run_lab(
 #: the decoders' own defaults for the swept parameters (a table row at these values is a sweep point)
 _DEFAULTS = {"vcd": {"alpha": 1.0}, "icd": {"alpha": 1.0}, "vdd": {"alpha": 1.0}, "m3id": {"lam": 0.02, "alpha": 0.3},
              "dola": {"relative_top": 0.1}, "deco": {"alpha": 0.6}, "opera": {"penalty_weights": 1.0},
-             "pai": {"alpha": 0.2}}
+             "pai": {"alpha": 0.2}, "vaf": {"enh_para": 1.15}}
 
 
 def _key(method: str, params: dict[str, Any]) -> tuple[str, tuple[tuple[str, Any], ...]]:
