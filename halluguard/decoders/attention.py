@@ -72,6 +72,17 @@ def layer_attention(target, functions: dict[int, Callable]):
             delattr(module, FUNCTION)
 
 
+def edit_blocks(target, layers: Callable[[int], range], function: Callable):
+    """:func:`layer_attention` with ``function`` in the blocks ``layers(number of blocks)`` chooses."""
+    count = len(TextStack.of(target).blocks)
+    return layer_attention(target, {index: function for index in layers(count)})
+
+
+def expanded_rows(config) -> int:
+    """How many rows ``generate`` decodes per prompt with ``config`` (beams or returned sequences)."""
+    return max(config.num_beams or 1, config.num_return_sequences or 1)
+
+
 def additive_mask(attention_mask, query, keys: int, dtype) -> torch.Tensor | None:
     """The mask as eager attention adds it: 0 where a key is seen, the dtype's minimum elsewhere. A
     boolean mask is converted; no mask (SDPA's causal fast path) means causal over the newest

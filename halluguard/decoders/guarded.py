@@ -31,7 +31,7 @@ import torch
 from transformers import LogitsProcessorList
 
 from . import compat
-from .attention import layer_attention
+from .attention import edit_blocks, expanded_rows
 from .branch import PairedBranch, SequentialBranch
 from .deco import DeCo
 from .distortions import ROW_KEYS, left_pad
@@ -43,13 +43,14 @@ from .m3id import M3IDLogitsProcessor
 from .opera import OPERA, opera_generate
 from .pai import ImageAttention, PAILogitsProcessor
 from .paired import PairPlan, paired_sample
-from .readout import ReadoutMethod, TextStack, readout
+from .readout import ReadoutMethod, readout
 from .vaf import VAF, VisualAmplification
 from .vcd import VCDLogitsProcessor
 from .vdd import VDDLogitsProcessor
 
 #: Method name -> its class ("none" passes ``generate`` through): a contrastive logits processor with a
-#: second branch, a layer read-out (``readout.py``), or OPERA's beam search (``opera.py``).
+#: second branch, a layer read-out (``readout.py``), OPERA's beam search (``opera.py``), or an attention edit
+#: (``pai.py``, with a contrast; ``vaf.py``).
 METHODS: dict[str, type | None] = {
     "none": None,
     "vcd": VCDLogitsProcessor,
@@ -248,14 +249,11 @@ class Guarded:
         method = PAILogitsProcessor(branch=PairedBranch(), **self._params)
         if not method.edits:
             return self._contrast(PAILogitsProcessor, family, inputs, gen_kwargs)
-        config = self._effective_config(model, gen_kwargs)
-        expand = max(config.num_beams or 1, config.num_return_sequences or 1)
+        expand = expanded_rows(self._effective_config(model, gen_kwargs))
         columns = family.image_block(model, inputs["input_ids"]).repeat_interleave(expand, dim=0)
 
         def edited(target, suspended):
-            blocks = len(TextStack.of(target).blocks)
-            edit = ImageAttention(method.alpha, columns, suspended)
-            return layer_attention(target, {index: edit for index in method.layers(blocks)})
+            return edit_blocks(target, method.layers, ImageAttention(method.alpha, columns, suspended))
 
         if method.enabled:
             return self._contrast(PAILogitsProcessor, family, inputs, gen_kwargs, around=edited)
@@ -297,13 +295,8 @@ class Guarded:
             self._check_modes(config)
             if not method.enabled:
                 return target.generate(**main, **gen_kwargs)
-            expand = max(config.num_beams or 1, config.num_return_sequences or 1)
-            image = family.image_block(model, inputs["input_ids"]).repeat_interleave(expand, dim=0)
-            mask = inputs.get("attention_mask")
-            mask = None if mask is None else mask.repeat_interleave(expand, dim=0)
-            edit = VisualAmplification(method, image, mask)
-            blocks = len(TextStack.of(target).blocks)
-            with layer_attention(target, {index: edit for index in method.layers(blocks)}):
+            edit = VisualAmplification.for_inputs(method, family, model, inputs, expanded_rows(config))
+            with edit_blocks(target, method.layers, edit):
                 return target.generate(**main, **gen_kwargs)
 
     def _batched(self, family, target, main, branch_inputs, config, gen_kwargs, pair, processors):

@@ -86,6 +86,13 @@ class VisualAmplification:
         self.factor = factor  # (rows, width): the prompt's columns' factors
         self.after = torch.where(image.any(-1), last + 1, torch.iinfo(torch.long).max)  # first edited query
 
+    @classmethod
+    def for_inputs(cls, method: VAF, family, model, inputs: dict, expand: int) -> VisualAmplification:
+        """The edit of a ``generate`` call on ``inputs`` that decodes ``expand`` rows per prompt."""
+        image = family.image_block(model, inputs["input_ids"]).repeat_interleave(expand, dim=0)
+        mask = inputs.get("attention_mask")
+        return cls(method, image, None if mask is None else mask.repeat_interleave(expand, dim=0))
+
     def __call__(self, module, query, key, value, attention_mask, scaling=None, softcap=None, **kwargs):
         logits = raw_logits(query, key, scaling, softcap)
         rows, width = self.factor.shape
