@@ -1,12 +1,13 @@
 """Per-layer attention functions for the length of one call, through transformers' ``AttentionInterface``.
 
-OPERA reads the last layer's attention weights; PAI edits the attention logits of a band of layers.
-Both need eager-style attention in a few layers only. :func:`layer_attention` gives chosen decoder
-blocks their own attention function for a ``with`` block and leaves every other block its own kernel
-(SDPA, or the family's eager function when the model was loaded with eager attention): the language
-model's implementation becomes :data:`LAYERED` (public ``set_attn_implementation``), whose function
-looks up the block's function on its attention module. Afterwards (also on error) the implementation
-and the modules are as they were; nothing outlives the call.
+OPERA reads the last layer's attention weights; PAI and VAF edit the attention logits of a band of
+layers. All need eager-style attention in a few layers only. :func:`layer_attention` gives chosen
+decoder blocks their own attention function for a ``with`` block; every other block runs SDPA (also
+for a model loaded with flash kernels), or the family's eager function for a model loaded in eager
+attention. The language model's implementation becomes :data:`LAYERED` or :data:`LAYERED_SDPA`
+(public ``set_attn_implementation``), whose function looks up the block's function on its attention
+module. Afterwards (also on error) the implementation and the modules are as they were; nothing
+outlives the call.
 
 >>> from transformers import AttentionInterface
 >>> LAYERED in AttentionInterface().valid_keys()
