@@ -73,6 +73,14 @@ def layer_attention(target, functions: dict[int, Callable]):
             delattr(module, FUNCTION)
 
 
+def check_plain(method: str, kwargs: dict) -> None:
+    """Refuse attention features an edit does not reproduce (sinks: ``s_aux``)."""
+    if kwargs.get("s_aux") is not None:
+        from .guarded import GuardError
+
+        raise GuardError(f"{method}: attention with sinks (s_aux) is not supported")
+
+
 def edit_blocks(target, layers: Callable[[int], range], function: Callable):
     """:func:`layer_attention` with ``function`` in the blocks ``layers(number of blocks)`` chooses."""
     count = len(TextStack.of(target).blocks)

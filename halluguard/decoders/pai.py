@@ -40,7 +40,7 @@ from typing import Callable
 
 import torch
 
-from .attention import eager_logits, eager_output
+from .attention import check_plain, eager_logits, eager_output
 from .contrast import ContrastiveLogitsProcessor
 
 #: The reference's plausibility cut: tokens below a tenth of the top probability are dropped.
@@ -126,20 +126,17 @@ class ImageAttention:
         self.alpha, self.columns, self.suspended = alpha, columns, suspended
 
     def __call__(self, module, query, key, value, attention_mask, scaling=None, softcap=None, **kwargs):
-        if kwargs.get("s_aux") is not None:
-            from .guarded import GuardError
-
-            raise GuardError("PAI: attention sinks (s_aux) are not supported")
+        check_plain("PAI", kwargs)
         logits = eager_logits(module, query, key, attention_mask, scaling=scaling, softcap=softcap)
         rows, width = self.columns.shape
-        if not self.suspended() and logits.shape[0] >= rows:
+        if not self.suspended():
             keys = logits.shape[-1]
-            if keys < width:
+            if keys < width or logits.shape[0] < rows:
                 from .guarded import GuardError
 
                 raise GuardError(
-                    f"PAI: a forward of {keys} keys is shorter than the prompt ({width}); the image "
-                    "columns cannot be placed"
+                    f"PAI: a forward of {logits.shape[0]} rows and {keys} keys does not extend the prompt's "
+                    f"{rows} rows of {width} columns; the image columns cannot be placed"
                 )
             image = torch.nn.functional.pad(self.columns, (0, keys - width))[:, None]  # (rows, 1, keys)
             newest = logits[:rows, :, -1]

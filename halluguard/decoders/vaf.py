@@ -26,7 +26,7 @@ import math
 
 import torch
 
-from .attention import eager_output, masked, raw_logits
+from .attention import check_plain, eager_output, masked, raw_logits
 
 #: The reference's band in LLaVA-1.5's 32 blocks: 9 to 14.
 BAND = (9, 15, 32)
@@ -94,6 +94,7 @@ class VisualAmplification:
         return cls(method, image, None if mask is None else mask.repeat_interleave(expand, dim=0))
 
     def __call__(self, module, query, key, value, attention_mask, scaling=None, softcap=None, **kwargs):
+        check_plain("VAF", kwargs)
         logits = raw_logits(query, key, scaling, softcap)
         rows, width = self.factor.shape
         if logits.shape[0] != rows or logits.shape[-1] < width:
