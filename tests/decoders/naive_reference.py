@@ -142,3 +142,12 @@ class Recorder(LogitsProcessor):
     def __call__(self, input_ids, scores):
         self.steps.append((input_ids.clone(), scores.clone()))
         return scores
+
+
+def call_state(model):
+    """What a guarded call must leave as it found: hook counts, per-call attention functions on the
+    modules, and the attention implementation of every (sub-)config."""
+    hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+    attributes = sum(hasattr(m, "_halluguard_attention") for m in model.modules())
+    configs = [model.config, *(getattr(model.config, k) for k in getattr(model.config, "sub_configs", {}))]
+    return hooks, attributes, [getattr(c, "_attn_implementation", None) for c in configs]

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 import torch
-from naive_reference import Recorder, expand_rows, full_logits, naive_generate
+from naive_reference import Recorder, call_state, expand_rows, full_logits, naive_generate
 from tiny_models import (
     BUILDERS,
     IMAGE_TOKENS,
@@ -204,17 +204,10 @@ def test_every_beam_is_edited_from_its_own_sequence(name):
             torch.testing.assert_close(scores, expected, atol=1e-5, rtol=1e-5, msg=f"step {step}")
 
 
-def _state(model):
-    hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
-    attributes = sum(hasattr(m, "_halluguard_attention") for m in model.modules())
-    configs = [model.config, *(getattr(model.config, k) for k in getattr(model.config, "sub_configs", {}))]
-    return hooks, attributes, [getattr(c, "_attn_implementation", None) for c in configs]
-
-
 def test_nothing_outlives_the_call_also_when_it_raises():
     case = get_case("llava")
     case.model.generate(**case.clone_inputs(), max_new_tokens=1)  # (transformers' own hooks installed)
-    before = _state(case.model)
+    before = call_state(case.model)
 
     class Boom(LogitsProcessor):
         def __call__(self, input_ids, scores):
@@ -223,12 +216,12 @@ def test_nothing_outlives_the_call_also_when_it_raises():
     for params in (STRONG, dict(STRONG, gamma=1.0)):
         guarded = halluguard.guard(case.model, "pai", **params)
         guarded.generate(**case.clone_inputs(), max_new_tokens=2)
-        assert _state(case.model) == before
+        assert call_state(case.model) == before
         with pytest.raises(RuntimeError, match="boom"):
             guarded.generate(
                 **case.clone_inputs(), max_new_tokens=2, logits_processor=LogitsProcessorList([Boom()])
             )
-        assert _state(case.model) == before
+        assert call_state(case.model) == before
 
 
 def test_bad_parameters_are_refused():

@@ -13,7 +13,7 @@ import math
 
 import pytest
 import torch
-from naive_reference import Recorder, expand_rows, full_logits, naive_generate
+from naive_reference import Recorder, call_state, expand_rows, full_logits, naive_generate
 from tiny_models import BUILDERS, IMAGE_TOKENS, SUPPRESSED, get_case
 from transformers import AttentionInterface, LogitsProcessor, LogitsProcessorList
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
@@ -153,17 +153,10 @@ def test_the_edit_moves_the_scores_and_strength_one_is_plain(name):
     assert torch.equal(sampled, plain)
 
 
-def _state(model):
-    hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
-    attributes = sum(hasattr(m, "_halluguard_attention") for m in model.modules())
-    configs = [model.config, *(getattr(model.config, k) for k in getattr(model.config, "sub_configs", {}))]
-    return hooks, attributes, [getattr(c, "_attn_implementation", None) for c in configs]
-
-
 def test_nothing_outlives_the_call_also_when_it_raises_and_bad_values_are_refused():
     case = get_case("llava")
     case.model.generate(**case.clone_inputs(), max_new_tokens=1)  # (transformers' own hooks installed)
-    before = _state(case.model)
+    before = call_state(case.model)
 
     class Boom(LogitsProcessor):
         def __call__(self, input_ids, scores):
@@ -171,12 +164,12 @@ def test_nothing_outlives_the_call_also_when_it_raises_and_bad_values_are_refuse
 
     guarded = halluguard.guard(case.model, "vaf", **STRONG)
     guarded.generate(**case.clone_inputs(), max_new_tokens=2)
-    assert _state(case.model) == before
+    assert call_state(case.model) == before
     with pytest.raises(RuntimeError, match="boom"):
         guarded.generate(
             **case.clone_inputs(), max_new_tokens=2, logits_processor=LogitsProcessorList([Boom()])
         )
-    assert _state(case.model) == before
+    assert call_state(case.model) == before
     with pytest.raises(GuardError, match="VAF got unknown parameter"):
         halluguard.guard(case.model, "vaf", alpha=1)
     with pytest.raises(ValueError, match="enh_para must be a finite number"):
