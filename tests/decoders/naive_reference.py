@@ -151,3 +151,10 @@ def call_state(model):
     attributes = sum(hasattr(m, "_halluguard_attention") for m in model.modules())
     configs = [model.config, *(getattr(model.config, k) for k in getattr(model.config, "sub_configs", {}))]
     return hooks, attributes, [getattr(c, "_attn_implementation", None) for c in configs]
+
+
+class Boom(LogitsProcessor):
+    """A logits processor that raises, to check what a call leaves behind when ``generate`` fails."""
+
+    def __call__(self, input_ids, scores):
+        raise RuntimeError("boom")

@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 import torch
-from naive_reference import Recorder
+from naive_reference import Boom, Recorder
 from tiny_models import (
     BUILDERS,
     EOS,
@@ -25,7 +25,7 @@ from tiny_models import (
     VOCAB,
     get_case,
 )
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import LogitsProcessorList
 from transformers.generation.utils import GenerationMixin
 
 import halluguard
@@ -354,13 +354,10 @@ def _installed(model):
 
 def test_hooks_are_gone_and_attention_untouched_after_the_call_also_when_it_raises():
     model = eager("llava")
+    model.generate(**single("llava"), max_new_tokens=1)  # (transformers installs its own hooks on a first run)
     before = _installed(model)
     guarded = halluguard.guard(model, "opera", **PENALTY)
     guarded.generate(**single("llava"), max_new_tokens=3, num_beams=2)
-
-    class Boom(LogitsProcessor):
-        def __call__(self, input_ids, scores):
-            raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
         guarded.generate(**single("llava"), max_new_tokens=3, logits_processor=LogitsProcessorList([Boom()]))
@@ -399,10 +396,6 @@ def test_an_sdpa_model_runs_only_its_last_layer_eager_for_the_call(name):
     tokens = out[0, single(name)["input_ids"].shape[1] :].tolist()
     assert _trim(tokens) == _trim(guarded_tokens(name, dict(PENALTY), 3, NEW))
     assert _installed(model) == before
-
-    class Boom(LogitsProcessor):
-        def __call__(self, input_ids, scores):
-            raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
         opera_generate(model, OPERA(), single(name), dict(max_new_tokens=3, logits_processor=[Boom()]))

@@ -14,14 +14,14 @@ from contextlib import contextmanager
 
 import pytest
 import torch
-from naive_reference import Recorder, call_state, expand_rows, full_logits, naive_generate
+from naive_reference import Boom, Recorder, call_state, expand_rows, full_logits, naive_generate
 from tiny_models import (
     BUILDERS,
     IMAGE_TOKENS,
     SUPPRESSED,
     get_case,
 )
-from transformers import AttentionInterface, LogitsProcessor, LogitsProcessorList
+from transformers import AttentionInterface, LogitsProcessorList
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
 import halluguard
@@ -208,10 +208,6 @@ def test_nothing_outlives_the_call_also_when_it_raises():
     case = get_case("llava")
     case.model.generate(**case.clone_inputs(), max_new_tokens=1)  # (transformers' own hooks installed)
     before = call_state(case.model)
-
-    class Boom(LogitsProcessor):
-        def __call__(self, input_ids, scores):
-            raise RuntimeError("boom")
 
     for params in (STRONG, dict(STRONG, gamma=1.0)):
         guarded = halluguard.guard(case.model, "pai", **params)

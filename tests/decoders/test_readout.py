@@ -13,9 +13,9 @@ import math
 
 import pytest
 import torch
-from naive_reference import Recorder, expand_rows, full_forward
+from naive_reference import Boom, Recorder, expand_rows, full_forward
 from tiny_models import BUILDERS, EOS, PAD, SUPPRESSED, get_case
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import LogitsProcessorList
 
 import halluguard
 from halluguard.decoders import GuardError
@@ -206,10 +206,6 @@ def test_hooks_are_gone_after_the_call_also_when_it_raises(method):
     guarded = halluguard.guard(case.model, method, **PARAMS[method][0])
     guarded.generate(**case.clone_inputs(), max_new_tokens=2)
     assert _hooks(case.model) == before
-
-    class Boom(LogitsProcessor):
-        def __call__(self, input_ids, scores):
-            raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
         guarded.generate(

@@ -13,9 +13,9 @@ import math
 
 import pytest
 import torch
-from naive_reference import Recorder, call_state, expand_rows, full_logits, naive_generate
+from naive_reference import Boom, Recorder, call_state, expand_rows, full_logits, naive_generate
 from tiny_models import BUILDERS, IMAGE_TOKENS, SUPPRESSED, get_case
-from transformers import AttentionInterface, LogitsProcessor, LogitsProcessorList
+from transformers import AttentionInterface, LogitsProcessorList
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
 import halluguard
@@ -157,10 +157,6 @@ def test_nothing_outlives_the_call_also_when_it_raises_and_bad_values_are_refuse
     case = get_case("llava")
     case.model.generate(**case.clone_inputs(), max_new_tokens=1)  # (transformers' own hooks installed)
     before = call_state(case.model)
-
-    class Boom(LogitsProcessor):
-        def __call__(self, input_ids, scores):
-            raise RuntimeError("boom")
 
     guarded = halluguard.guard(case.model, "vaf", **STRONG)
     guarded.generate(**case.clone_inputs(), max_new_tokens=2)
