@@ -354,7 +354,7 @@ def _installed(model):
 
 def test_hooks_are_gone_and_attention_untouched_after_the_call_also_when_it_raises():
     model = eager("llava")
-    model.generate(**single("llava"), max_new_tokens=1)  # (transformers installs its own hooks on a first run)
+    model.generate(**single("llava"), max_new_tokens=1)  # (transformers hooks in on a first run)
     before = _installed(model)
     guarded = halluguard.guard(model, "opera", **PENALTY)
     guarded.generate(**single("llava"), max_new_tokens=3, num_beams=2)
