@@ -43,8 +43,7 @@ from .m3id import M3IDLogitsProcessor
 from .opera import OPERA, opera_generate
 from .pai import ImageAttention, PAILogitsProcessor
 from .paired import PairPlan, paired_sample
-from .readout import ReadoutMethod, readout
-from .vaf import VAF, VisualAmplification
+from .vaf import VAF
 from .vcd import VCDLogitsProcessor
 from .vdd import VDDLogitsProcessor
 
@@ -158,7 +157,7 @@ class Guarded:
                 f"{method_cls.name.upper()} got unknown parameter(s) {', '.join(sorted(unknown))}; "
                 f"it takes {', '.join(sorted(accepted | {'seed', 'execution'}))}"
             )
-        if issubclass(method_cls, ReadoutMethod) or method_cls in (OPERA, VAF):
+        if hasattr(method_cls, "intervention") or method_cls is OPERA:
             method_cls(**params)  # validates the values
         else:
             method_cls(branch=PairedBranch(), **params)
@@ -203,14 +202,12 @@ class Guarded:
                 return model.generate(*args, **kwargs)
         family = family_of(model)
         inputs, gen_kwargs = self._split(model, family, args, kwargs)
-        if issubclass(cls, ReadoutMethod):
-            return self._read_out(cls(**self._params), family, inputs, gen_kwargs)
+        if hasattr(cls, "intervention"):
+            return self._in_loop(cls(**self._params), family, inputs, gen_kwargs)
         if cls is OPERA:
             return self._opera(cls(**self._params), family, inputs, gen_kwargs)
         if cls is PAILogitsProcessor:
             return self._pai(family, inputs, gen_kwargs)
-        if cls is VAF:
-            return self._vaf(cls(**self._params), family, inputs, gen_kwargs)
         return self._contrast(cls, family, inputs, gen_kwargs)
 
     def _contrast(self, cls, family, inputs: dict, gen_kwargs: dict, around=None):
@@ -263,8 +260,15 @@ class Guarded:
             with edited(target, lambda: False):
                 return target.generate(**main, **gen_kwargs)
 
-    def _read_out(self, method: ReadoutMethod, family, inputs: dict, gen_kwargs: dict):
-        """``generate``'s own loop, its next-token logits corrected by the method's layer read-out."""
+    def _in_loop(self, method, family, inputs: dict, gen_kwargs: dict):
+        """``generate``'s own loop inside ``method.intervention(...)``: the methods that change the
+        model's forward for the call (DoLa, DeCo, VAF, ...). Plain ``generate`` when the method is off.
+
+        The protocol: ``method.enabled`` (False: nothing is installed) and
+        ``method.intervention(target, family, model, inputs, config)``, a context manager that installs
+        the change on ``target`` (the module whose ``generate`` runs) and removes it on exit, also on
+        error. ``inputs`` are the call's model inputs, ``config`` its effective generation config.
+        """
         model = self.__wrapped__
         with torch.no_grad(), isolated_rng(self._seed, model.device):
             target, main = family.to_target(model, inputs)
@@ -272,7 +276,7 @@ class Guarded:
             self._check_modes(config)
             if not method.enabled:
                 return target.generate(**main, **gen_kwargs)
-            with readout(target, method):
+            with method.intervention(target, family, model, inputs, config):
                 return target.generate(**main, **gen_kwargs)
 
     def _opera(self, method: OPERA, family, inputs: dict, gen_kwargs: dict):
@@ -285,19 +289,6 @@ class Guarded:
                 return target.generate(**main, **gen_kwargs)
             self._check_modes(self._effective_config(model, gen_kwargs))
             return opera_generate(model, method, inputs, gen_kwargs)
-
-    def _vaf(self, method: VAF, family, inputs: dict, gen_kwargs: dict):
-        """VAF: ``generate``'s own loop with the band's attention edited (``vaf.py``)."""
-        model = self.__wrapped__
-        with torch.no_grad(), isolated_rng(self._seed, model.device):
-            target, main = family.to_target(model, inputs)
-            config = self._effective_config(target, gen_kwargs)
-            self._check_modes(config)
-            if not method.enabled:
-                return target.generate(**main, **gen_kwargs)
-            edit = VisualAmplification.for_inputs(method, family, model, inputs, expanded_rows(config))
-            with edit_blocks(target, method.layers, edit):
-                return target.generate(**main, **gen_kwargs)
 
     def _batched(self, family, target, main, branch_inputs, config, gen_kwargs, pair, processors):
         """Stack ``[main; branch]`` rows (left-padded to one width) and decode them with ``paired_sample``."""

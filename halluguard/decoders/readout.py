@@ -58,6 +58,10 @@ class ReadoutMethod:
         """Corrected next-token logits ``[rows, vocab]`` (float32) from the final ones and the early exits."""
         raise NotImplementedError
 
+    def intervention(self, target, family, model, inputs: dict, config):
+        """The read-out installed on ``target`` for one ``generate`` call (``guarded._in_loop``)."""
+        return readout(target, self)
+
 
 @dataclass
 class TextStack:

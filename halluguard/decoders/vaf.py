@@ -26,7 +26,7 @@ import math
 
 import torch
 
-from .attention import check_plain, eager_output, masked, raw_logits
+from .attention import check_plain, eager_output, edit_blocks, expanded_rows, masked, raw_logits
 
 #: The reference's band in LLaVA-1.5's 32 blocks: 9 to 14.
 BAND = (9, 15, 32)
@@ -65,6 +65,11 @@ class VAF:
         end = round(BAND[1] * count / BAND[2]) if self.end_layer is None else self.end_layer
         end = min(max(end, start + 1), count)
         return range(min(start, end), end)
+
+    def intervention(self, target, family, model, inputs: dict, config):
+        """The band's attention edited on ``target`` for one ``generate`` call (``guarded._in_loop``)."""
+        edit = VisualAmplification.for_inputs(self, family, model, inputs, expanded_rows(config))
+        return edit_blocks(target, self.layers, edit)
 
 
 class VisualAmplification:
