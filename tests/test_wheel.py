@@ -37,6 +37,8 @@ def test_the_wheel_holds_the_package_data(installed):
     site = installed / "site" / "halluguard"
     assert (site / "examples" / "answers.jsonl").is_file() and (site / "examples" / "labels.json").is_file()
     assert (site / "data" / "chair_synonyms.txt").is_file()
+    shipped = ROOT / "halluguard" / "data" / "coco_vocabulary.json"
+    assert (site / "data" / "coco_vocabulary.json").read_bytes() == shipped.read_bytes()
     assert (site / "lab" / "assets" / "detector.pt").is_file()
     done = _run(installed, "-c", "import halluguard; print(halluguard.__file__)")
     assert done.returncode == 0 and str(installed / "site") in done.stdout, done.stderr

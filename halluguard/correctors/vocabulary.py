@@ -9,13 +9,13 @@ ultralytics YOLO names them ("person", "dining table", "cell phone", "tv", "hair
 2. a few hand-written additions (``EXTRA_SYNONYMS``: "mug" -> cup, "microwave oven" ->
    microwave, ...) and phrases whose last word names a class but which are not that object
    (``NOT_OBJECTS``: "car seat", "train track", ...);
-3. WordNet hyponyms of each class's synsets (``COCO_SYNSETS``): "puppy" -> dog, "sedan" -> car,
-   "skier" -> person. A hyponym is kept only when its most frequent noun sense lies under the
-   class (so "glove" does not become a baseball glove), it is only a noun, it is claimed by one
-   class only, and it is not in ``DENIED_HYPONYMS``. This needs NLTK and WordNet (see :mod:`.wordnet`); the result is
-   cached in the halluguard cache folder. Words that are also adjectives, verbs or adverbs in
-   WordNet ("closer", "natural", "guard") are left out: the hand table covers the common ones. Without WordNet the tables of 1 and 2 are used alone:
-   about 560 words instead of about 10,000, which still covers CHAIR's vocabulary.
+3. WordNet hyponyms of each class's synsets: "puppy" -> dog, "sedan" -> car, "skier" -> person
+   (rules in :func:`~halluguard.correctors.wordnet.wordnet_hyponyms`).
+
+The whole table ships precomputed (``halluguard/data/coco_vocabulary.json``, about 10,000
+phrases), so every machine corrects alike and WordNet is never read at run time;
+``python -m halluguard.correctors.wordnet --write`` rebuilds it. :meth:`Vocabulary.with_wordnet`
+adds the hyponyms of other synsets (needs NLTK and WordNet).
 
 Other label sets (a lab world, a custom detector) start from :meth:`Vocabulary.empty` or a JSON
 file ``{"label": ["synonym", ...], "_not_objects": ["phrase", ...]}``:
@@ -23,57 +23,27 @@ file ``{"label": ["synonym", ...], "_not_objects": ["phrase", ...]}``:
 >>> vocab = Vocabulary.empty().extend({"circle": ["ring", "disc"], "moon": ["crescent"]})
 >>> vocab.lookup("rings"), vocab.lookup("crescent moon"), vocab.lookup("moon"), vocab.lookup("sun")
 ('circle', None, 'moon', None)
->>> coco = Vocabulary.coco(wordnet=False)
->>> coco.lookup("Teddy Bears"), coco.lookup("people"), coco.lookup("car seat"), len(coco.labels)
-('teddy bear', 'person', None, 80)
+>>> coco = Vocabulary.coco()
+>>> coco.lookup("Teddy Bears"), coco.lookup("people"), coco.lookup("limousine"), coco.lookup("car seat")
+('teddy bear', 'person', 'car', None)
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from halluguard.correctors.wordnet import COCO_SYNSETS, DENIED_HYPONYMS
 from halluguard.metrics.coco_vocabulary import double_words, singularize, synonyms
 
-__all__ = ["COCO_SYNSETS", "EXTRA_SYNONYMS", "NOT_OBJECTS", "Vocabulary", "pluralize", "singularize"]
+__all__ = ["COCO_SYNSETS", "DENIED_HYPONYMS", "EXTRA_SYNONYMS", "NOT_OBJECTS", "SHIPPED_VOCABULARY",
+           "Vocabulary", "pluralize", "singularize"]
 
 Table = Mapping[str, str | Iterable[str]]
-
-#: WordNet 3.0 synsets whose hyponyms name each COCO class ("stop sign" has none).
-COCO_SYNSETS: dict[str, tuple[str, ...]] = {
-    "person": ("person.n.01",), "bicycle": ("bicycle.n.01",), "car": ("car.n.01",),
-    "motorcycle": ("motorcycle.n.01",), "airplane": ("airplane.n.01",), "bus": ("bus.n.01",),
-    "train": ("train.n.01",), "truck": ("truck.n.01",), "boat": ("boat.n.01", "ship.n.01"),
-    "traffic light": ("traffic_light.n.01",), "fire hydrant": ("fireplug.n.01",), "stop sign": (),
-    "parking meter": ("parking_meter.n.01",), "bench": ("bench.n.01",), "bird": ("bird.n.01",),
-    "cat": ("domestic_cat.n.01",), "dog": ("dog.n.01",), "horse": ("horse.n.01",),
-    "sheep": ("sheep.n.01",), "cow": ("cattle.n.01",), "elephant": ("elephant.n.01",),
-    "bear": ("bear.n.01",), "zebra": ("zebra.n.01",), "giraffe": ("giraffe.n.01",),
-    "backpack": ("backpack.n.01",), "umbrella": ("umbrella.n.01",), "handbag": ("bag.n.04",),
-    "tie": ("necktie.n.01",), "suitcase": ("bag.n.06",), "frisbee": ("frisbee.n.01",),
-    "skis": ("ski.n.01",), "snowboard": ("snowboard.n.01",), "sports ball": ("ball.n.01",),
-    "kite": ("kite.n.03",), "baseball bat": ("baseball_bat.n.01",),
-    "baseball glove": ("baseball_glove.n.01",), "skateboard": ("skateboard.n.01",),
-    "surfboard": ("surfboard.n.01",), "tennis racket": ("tennis_racket.n.01",),
-    "bottle": ("bottle.n.01",), "wine glass": ("wineglass.n.01",), "cup": ("cup.n.01",),
-    "fork": ("fork.n.01",), "knife": ("knife.n.01",), "spoon": ("spoon.n.01",),
-    "bowl": ("bowl.n.01", "bowl.n.03"), "banana": ("banana.n.02",), "apple": ("apple.n.01",),
-    "sandwich": ("sandwich.n.01",), "orange": ("orange.n.01",), "broccoli": ("broccoli.n.02",),
-    "carrot": ("carrot.n.03",), "hot dog": ("hotdog.n.02",), "pizza": ("pizza.n.01",),
-    "donut": ("doughnut.n.02",), "cake": ("cake.n.03",), "chair": ("chair.n.01",),
-    "couch": ("sofa.n.01",), "potted plant": ("houseplant.n.01",), "bed": ("bed.n.01",),
-    "dining table": ("table.n.02",), "toilet": ("toilet.n.02",), "tv": ("television_receiver.n.01",),
-    "laptop": ("laptop.n.01",), "mouse": ("mouse.n.04",), "remote": ("remote_control.n.01",),
-    "keyboard": ("computer_keyboard.n.01",), "cell phone": ("cellular_telephone.n.01",),
-    "microwave": ("microwave.n.02",), "oven": ("oven.n.01",), "toaster": ("toaster.n.02",),
-    "sink": ("sink.n.01",), "refrigerator": ("refrigerator.n.01",), "book": ("book.n.02",),
-    "clock": ("clock.n.01",), "vase": ("vase.n.01",), "scissors": ("scissors.n.01",),
-    "teddy bear": ("teddy.n.01",), "hair drier": ("hand_blower.n.01",),
-    "toothbrush": ("toothbrush.n.01",),
-}  # fmt: skip
 
 #: Hand-written additions to the CHAIR table (words a detector's class covers).
 EXTRA_SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -131,23 +101,9 @@ NOT_OBJECTS: tuple[str, ...] = (
     "table cloth", "dog house", "doghouse", "ski lift", "chair lift", "teddy bear picnic",
 )  # fmt: skip
 
-#: WordNet hyponyms that mislead more than they help (mostly other senses in image captions).
-DENIED_HYPONYMS: frozenset[str] = frozenset(
-    """
-    electric commuter lower upper console counter booth altar cooler glove lounge beef charger jug
-    gourd canteen urn delicious prima jonathan sinker settle cruiser hardtop liner jitney grinder
-    hero sub red hot go-ahead green light yellow light penalty box passenger vehicle buckskin mount
-    model tea maker pippin stayman cortland bismark gyro dumper dustcart notebook settee seat
-    stand bar server board mat table bureau secretary sideboard buffet trestle vanity worktable
-    workbench pallet cot berth bunk crib cradle hammock mattress bay chestnut sorrel roan pinto
-    dun grey gray black white brown pied ace angel baby bachelor boss cat chick doll
-    face giant hand head host heavy infant lady lamb love mate monster nurse pet pilot sitter star
-    tiger wolf fox angel dummy witch nude smoothie soldier skin stud steer stock controller
-    comforter shrimp misses ward pop virgin stand in antique
-    """.split()
-) | frozenset(("tea maker", "red hot", "green light", "yellow light", "penalty box", "passenger vehicle"))
-
-_VERSION = 6  # bump when the tables or the WordNet rules change (invalidates the cache)
+#: the precomputed COCO vocabulary (:meth:`Vocabulary.to_json` format; rebuilt by ``python -m
+#: halluguard.correctors.wordnet --write``)
+SHIPPED_VOCABULARY = Path(__file__).resolve().parents[1] / "data" / "coco_vocabulary.json"
 
 _PLURAL_IRREGULAR = {
     "person": "people", "man": "men", "woman": "women", "child": "children", "mouse": "mice",
@@ -194,7 +150,8 @@ def pluralize(noun: str) -> str:
     return head + sep + plural
 
 
-def _normalise(phrase: str) -> str:
+def normalise(phrase: str) -> str:
+    """Lower case, hyphens and underscores as spaces, single spaces: how phrases are keyed."""
     return " ".join(phrase.lower().replace("-", " ").replace("_", " ").split())
 
 
@@ -223,42 +180,41 @@ class Vocabulary:
         return cls()
 
     @classmethod
-    def coco(cls, wordnet: bool | None = None) -> Vocabulary:
-        """The 80 COCO classes (ultralytics names): CHAIR table + additions + WordNet hyponyms.
+    def coco(cls, wordnet: bool = True) -> Vocabulary:
+        """The 80 COCO classes (ultralytics names), read from the shipped file (no WordNet needed).
 
-        ``wordnet``: ``None`` uses WordNet when it is available, ``False`` never, ``True``
-        requires it (``RuntimeError`` with install instructions otherwise).
+        ``wordnet=False``: the hand tables alone (CHAIR + additions, about 560 phrases), without
+        the precomputed WordNet hyponyms.
         """
-        vocab = cls()
-        table = synonyms()
-        for word, label in table.items():
-            vocab.add(word, label)
-        for phrase, word in double_words().items():
-            label = table.get(word)
-            if label is not None:
-                vocab.add(phrase, label)
-            elif phrase not in vocab._entries:
-                vocab._set(phrase, None)  # "home plate", "train track": absorb the pair
-        for label, words in EXTRA_SYNONYMS.items():
-            for word in (label, *words):
-                vocab.add(word, label)
-        vocab.ignore(NOT_OBJECTS)
         if wordnet is False:
-            return vocab
-        hyponyms = _cached_hyponyms(required=bool(wordnet))
-        if hyponyms is not None:
-            for word, label in hyponyms.items():
-                if vocab.lookup(word) is None and _normalise(word) not in vocab._entries:
-                    vocab.add(word, label)
-            vocab.wordnet_used = True
+            return coco_tables()
+        vocab = cls()
+        for phrase, label in _shipped_entries():
+            vocab._set(phrase, label)
+        vocab.wordnet_used = True
         return vocab
 
     @classmethod
     def default(cls) -> Vocabulary:
-        """The shared default: :meth:`coco` with WordNet when available (built once per process)."""
-        if _DEFAULT.get("coco") is None:
-            _DEFAULT["coco"] = cls.coco()
-        return _DEFAULT["coco"]
+        """The shared default: :meth:`coco`, read once per process (do not modify it: :meth:`copy` it)."""
+        return _default_coco()
+
+    def with_wordnet(self, class_synsets: Mapping[str, Sequence[str]]) -> Vocabulary:
+        """A copy extended with the WordNet hyponyms of ``{label: [synset name, ...]}``.
+
+        Phrases already known keep their meaning. Needs NLTK and WordNet (``RuntimeError``
+        saying how to install them otherwise). For example
+        ``Vocabulary.empty().with_wordnet({"fox": ["fox.n.01"]}).lookup("fennec")`` is ``"fox"``.
+        """
+        from halluguard.correctors.wordnet import require_wordnet, wordnet_hyponyms
+
+        require_wordnet()
+        vocab = self.copy()
+        for word, label in wordnet_hyponyms(class_synsets).items():
+            if vocab.lookup(word) is None and normalise(word) not in vocab._entries:
+                vocab.add(word, label)
+        vocab.wordnet_used = True
+        return vocab
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], base: Vocabulary | None = None) -> Vocabulary:
@@ -293,7 +249,7 @@ class Vocabulary:
     def add(self, phrase: str, label: str) -> Vocabulary:
         """Map one phrase (and its plural) to ``label``; the label names itself too."""
         self._set(phrase, label)
-        self._set(label, label) if _normalise(label) not in self._entries else None
+        self._set(label, label) if normalise(label) not in self._entries else None
         return self
 
     def extend(self, table: Table) -> Vocabulary:
@@ -323,7 +279,7 @@ class Vocabulary:
         return self
 
     def _set(self, phrase: str, label: str | None) -> None:
-        key = _normalise(phrase)
+        key = normalise(phrase)
         if not key:
             return
         self._entries[key] = label
@@ -363,7 +319,7 @@ class Vocabulary:
 
     def lookup(self, phrase: str) -> str | None:
         """The label of a phrase ("Puppies" -> "dog"), or ``None``."""
-        key = _normalise(phrase)
+        key = normalise(phrase)
         return self.entry(key.split(" "))[1] if key else None
 
     def synonyms_of(self, label: str) -> list[str]:
@@ -377,88 +333,48 @@ class Vocabulary:
             out.setdefault(label if label is not None else "_not_objects", []).append(phrase)
         return out
 
+    def dumps(self) -> str:
+        """:meth:`to_json` as the text :meth:`save` writes (sorted, one phrase a line)."""
+        return json.dumps(self.to_json(), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
     def save(self, path: str | os.PathLike[str]) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1, sort_keys=True), encoding="utf-8")
+        Path(path).write_text(self.dumps(), encoding="utf-8")
+
+    def digest(self) -> str:
+        """A short hash of the content: a resumed ``fix`` must use the same vocabulary."""
+        return hashlib.sha1(self.dumps().encode("utf-8")).hexdigest()[:16]
 
     def __repr__(self) -> str:
         return f"Vocabulary({len(self._labels)} labels, {len(self._entries)} phrases)"
 
 
-_DEFAULT: dict[str, Vocabulary | None] = {}
+def coco_tables() -> Vocabulary:
+    """The COCO vocabulary of the hand tables alone: CHAIR synonyms and two-word objects,
+    :data:`EXTRA_SYNONYMS`, :data:`NOT_OBJECTS` (what the WordNet hyponyms are added to)."""
+    vocab = Vocabulary()
+    table = synonyms()
+    for word, label in table.items():
+        vocab.add(word, label)
+    for phrase, word in double_words().items():
+        label = table.get(word)
+        if label is not None:
+            vocab.add(phrase, label)
+        elif phrase not in vocab._entries:
+            vocab._set(phrase, None)  # "home plate", "train track": absorb the pair
+    for label, words in EXTRA_SYNONYMS.items():
+        for word in (label, *words):
+            vocab.add(word, label)
+    return vocab.ignore(NOT_OBJECTS)
 
 
-# ---------------------------------------------------------------------- WordNet hyponyms
+@functools.cache
+def _shipped_entries() -> tuple[tuple[str, str | None], ...]:
+    """(phrase, label) pairs of the shipped file, read once per process (immutable)."""
+    data = json.loads(SHIPPED_VOCABULARY.read_text(encoding="utf-8"))
+    return tuple((phrase, None if label == "_not_objects" else label)
+                 for label, phrases in data.items() for phrase in phrases)
 
 
-def _tables_digest() -> str:
-    blob = json.dumps([_VERSION, COCO_SYNSETS, sorted(DENIED_HYPONYMS)], sort_keys=True)
-    return hashlib.sha1(blob.encode()).hexdigest()[:12]
-
-
-def _cached_hyponyms(required: bool = False) -> dict[str, str] | None:
-    """word -> label from WordNet, read from the cache or computed (a few seconds) and cached."""
-    from halluguard.correctors.wordnet import cache_dir, ensure_wordnet
-
-    path = cache_dir() / "vocabulary" / f"coco-wordnet-{_tables_digest()}.json"
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        pass
-    if not ensure_wordnet():
-        if required:
-            raise RuntimeError(
-                "WordNet is not available: install NLTK (pip install nltk) and the WordNet database "
-                "(apt-get install wordnet-base wordnet-sense-index, or python -m nltk.downloader wordnet), "
-                "or use Vocabulary.coco(wordnet=False)"
-            )
-        return None
-    try:
-        table = wordnet_hyponyms(COCO_SYNSETS)
-    except Exception as error:  # a broken WordNet install: degrade unless asked for it
-        if required:
-            raise RuntimeError(f"WordNet could not be read: {error}") from error
-        return None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(table, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only cache only costs time
-    return table
-
-
-_TAXA = ("family_", "genus_", "order_", "subfamily_", "class_")
-
-
-def wordnet_hyponyms(class_synsets: Mapping[str, Sequence[str]]) -> dict[str, str]:
-    """word -> label for the hyponyms of each label's synsets (rules in the module docstring).
-
-    Needs :func:`~halluguard.correctors.wordnet.ensure_wordnet` to have returned ``True``.
-    """
-    from halluguard.correctors.wordnet import open_wordnet
-
-    wn = open_wordnet()
-    closures: dict[str, set[object]] = {}
-    for label, names in class_synsets.items():
-        closure: set[object] = set()
-        for name in names:
-            synset = wn.synset(name)
-            closure.add(synset)
-            closure.update(synset.closure(lambda s: s.hyponyms()))
-        closures[label] = closure
-    claimed: dict[str, set[str]] = {}
-    for label, closure in closures.items():
-        for synset in closure:
-            for lemma in synset.lemma_names():  # type: ignore[attr-defined]
-                if any(c.isdigit() for c in lemma) or "-" in lemma or lemma.startswith(_TAXA):
-                    continue  # model numbers, "has-been"/"higher-up" (read as two common words), taxa
-                if lemma[:1].isupper() and label == "person":
-                    continue  # nationalities and creeds ("American") are mostly adjectives
-                word = _normalise(lemma)
-                if word in DENIED_HYPONYMS:
-                    continue
-                senses = wn.synsets(lemma)
-                if senses and senses[0] in closure and all(s.pos() == "n" for s in senses):
-                    claimed.setdefault(word, set()).add(label)
-    return {word: labels.pop() for word, labels in sorted(claimed.items()) if len(labels) == 1}
+@functools.cache
+def _default_coco() -> Vocabulary:
+    return Vocabulary.coco()

@@ -123,7 +123,7 @@ def test_lexnames_is_the_wordnet_30_list() -> None:
     )
 
 
-def test_without_wordnet_the_hand_table_is_used(tmp_path, monkeypatch) -> None:
+def test_the_shipped_vocabulary_needs_no_wordnet(tmp_path, monkeypatch) -> None:
     nltk = pytest.importorskip("nltk")
     monkeypatch.setattr(wordnet_module, "_STATE", {})
     monkeypatch.setattr(wordnet_module, "SYSTEM_WORDNET_DIRS", ())
@@ -132,9 +132,31 @@ def test_without_wordnet_the_hand_table_is_used(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "empty")])
     assert wordnet_module.ensure_wordnet() is False
     vocab = Vocabulary.coco()
-    assert not vocab.wordnet_used and vocab.lookup("puppy") == "dog" and vocab.lookup("limousine") is None
+    assert vocab.wordnet_used and len(vocab) > 5000 and vocab.lookup("limousine") == "car"
+    assert not (tmp_path / "cache").exists()  # nothing built at run time
     with pytest.raises(RuntimeError, match="apt-get install wordnet-base wordnet-sense-index"):
-        Vocabulary.coco(wordnet=True)
+        Vocabulary.empty().with_wordnet({"fox": ["fox.n.01"]})
+
+
+def test_the_shipped_vocabulary() -> None:
+    vocab = Vocabulary.coco()
+    assert vocab.labels == set(COCO_CLASSES) and len(vocab) > 5000
+    assert vocab.to_json() == Vocabulary.from_file(vocabulary_module.SHIPPED_VOCABULARY).to_json()
+    assert vocab.dumps() == vocabulary_module.SHIPPED_VOCABULARY.read_text(encoding="utf-8")
+    assert {vocab.lookup(w) for w in ("limousine", "station wagon", "ambulance")} == {"car"}
+    assert vocab.lookup("german shepherd") == "dog" and vocab.lookup("siamese cat") == "cat"
+    # first senses elsewhere, denied, or adjectives too: not objects
+    assert [vocab.lookup(w) for w in ("glove", "electric", "closer", "console")] == [None] * 4
+    assert vocab.lookup("notebook") == "laptop"  # the CHAIR table wins over WordNet's book
+    hand = Vocabulary.coco(wordnet=False)  # the hand tables are part of it, unchanged
+    assert all(vocab.entry(phrase.split(" ")) == (True, label) for phrase, label in hand._entries.items())
+    assert Vocabulary.default() is Vocabulary.default() and Vocabulary.default().dumps() == vocab.dumps()
+
+
+def test_digest_follows_the_content() -> None:
+    coco = Vocabulary.coco()
+    assert coco.digest() == Vocabulary.coco().digest() != Vocabulary.coco(wordnet=False).digest()
+    assert coco.copy().extend({"dog": ["wolfhound pup"]}).digest() != coco.digest()
 
 
 @pytest.fixture
@@ -156,18 +178,26 @@ def test_nltk_data_folder_from_the_debian_files(system_wordnet, tmp_path) -> Non
 
 
 @pytest.mark.slow
-def test_wordnet_hyponyms_widen_the_vocabulary(system_wordnet, tmp_path, monkeypatch) -> None:
+def test_the_shipped_file_is_what_the_builder_writes(system_wordnet, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HALLUGUARD_CACHE", str(tmp_path))
     monkeypatch.setattr(wordnet_module, "_STATE", {})
     assert wordnet_module.ensure_wordnet() is True
-    vocab = Vocabulary.coco(wordnet=True)
-    assert vocab.wordnet_used and len(vocab) > 5000
-    assert {vocab.lookup(w) for w in ("limousine", "station wagon", "ambulance")} == {"car"}
-    assert vocab.lookup("german shepherd") == "dog" and vocab.lookup("siamese cat") == "cat"
-    # first senses elsewhere, denied, or adjectives too: not objects
-    assert [vocab.lookup(w) for w in ("glove", "electric", "closer", "console")] == [None] * 4
-    assert vocab.lookup("notebook") == "laptop"  # the CHAIR table wins over WordNet's book
-    cached = list((tmp_path / "vocabulary").glob("coco-wordnet-*.json"))
-    assert len(cached) == 1
-    monkeypatch.setattr(vocabulary_module, "wordnet_hyponyms", None)  # the cache is read, not rebuilt
-    assert Vocabulary.coco(wordnet=True).lookup("limousine") == "car"
+    rebuilt = wordnet_module.build_coco_vocabulary()
+    assert rebuilt.dumps() == vocabulary_module.SHIPPED_VOCABULARY.read_text(encoding="utf-8"), (
+        "the COCO tables or WordNet rules changed: python -m halluguard.correctors.wordnet --write"
+    )
+    assert wordnet_module.main(["--check"]) == 0
+
+
+def test_wordnet_extends_a_vocabulary(system_wordnet, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HALLUGUARD_CACHE", str(tmp_path))
+    monkeypatch.setattr(wordnet_module, "_STATE", {})
+    foxes = Vocabulary.empty().with_wordnet({"fox": ["fox.n.01"]})
+    assert foxes.wordnet_used and foxes.lookup("arctic foxes") == "fox" and foxes.labels == {"fox"}
+    synsets = tmp_path / "synsets.json"
+    synsets.write_text(json.dumps({"fox": ["fox.n.01"]}))
+    out = tmp_path / "fox.json"
+    assert wordnet_module.main(["--synsets", str(synsets), "--base", "empty", "--write", str(out)]) == 0
+    assert Vocabulary.from_file(out).to_json() == foxes.to_json()
+    widened = Vocabulary.coco().with_wordnet({"fox": ["fox.n.01"]})  # COCO plus foxes
+    assert widened.lookup("kit fox") == "fox" and widened.lookup("limousine") == "car"
