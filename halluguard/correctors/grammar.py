@@ -38,22 +38,52 @@ def match_case(template: str, word: str) -> str:
 def article_for(word: str) -> str:
     """The article before ``word``, "a" or "an" (spelling rules with the usual exceptions).
 
-    >>> [article_for(w) for w in ("MRI", "UFO", "urban", "urinal", "hour", "unicorn", "X-ray")]
-    ['an', 'a', 'an', 'a', 'an', 'a', 'an']
+    >>> [article_for(w) for w in ("MRI", "UFO", "urban", "urinal", "hour", "unicorn", "X-ray", "8-year-old")]
+    ['an', 'a', 'an', 'a', 'an', 'a', 'an', 'an']
+    >>> [article_for(w) for w in ("ewe", "utensil", "unimportant", "one", "onion", "houri", "SUV", "LED")]
+    ['a', 'a', 'an', 'a', 'an', 'a', 'an', 'an']
     """
     low = word.lower()
-    if low.startswith(("hour", "honest", "honor", "honour", "heir")):
+    if low[:1].isdigit():  # read aloud: an 8, an 11-year-old, an 18-wheeler, an 80
+        digits = "".join(c for c in low.split("-")[0] if c.isdigit())
+        eleven_or_eighteen = digits[:2] in ("11", "18") and len(digits) % 3 == 2
+        return "an" if digits.startswith("8") or eleven_or_eighteen else "a"
+    if low.startswith(("hour", "honest", "honor", "honour", "heir")) and not low.startswith("houri"):
         return "an"
     initialism = word.split("-")[0]
     if len(initialism) == 1 or (initialism.isupper() and len(initialism) <= 4):  # letter names: an MRI, a UFO
         return "an" if low[:1] in "aefhilmnorsx" else "a"
-    if low.startswith(("uni", "use", "usu", "uk", "eu", "one", "once", "ura", "uri", "uro", "uru")):
+    if low.startswith(_UN_PREFIXED):  # the prefix un-: an unimportant, an uninvited guest
+        return "an"
+    if low.startswith(_YOU_OR_WON) and not low.startswith(("onei", "oner")):
         return "a"
     return "an" if low[:1] in "aeiou" else "a"
 
 
+#: spellings read with a consonant first ("a unicorn", "a ewe", "a one-way street")
+_YOU_OR_WON = ("uni", "use", "usu", "uk", "eu", "ewe", "one", "once", "ura", "uri", "uro", "uru", "uti",
+               "ute", "uto", "ubi", "uku", "uvu", "unanim")
+#: "uni" spellings that are the prefix un- ("an unidentified object")
+_UN_PREFIXED = ("unim", "unin", "unid", "unint")
+
+
 def singular_noun(word: str) -> str:
-    return match_case(word, singularize(word.lower()))
+    """The singular of a plural noun, keeping the capitalisation ("Knives" -> "Knife", "SUVs" -> "SUV").
+
+    >>> [singular_noun(w) for w in ("dogs", "people", "mice", "buses", "halves", "crises", "quizzes", "TVs")]
+    ['dog', 'person', 'mouse', 'bus', 'half', 'crisis', 'quiz', 'TV']
+    """
+    if len(word) > 2 and word.endswith("s") and word[:-1].isupper():  # an initialism: SUVs, MRIs
+        return word[:-1]
+    low = word.lower()
+    return match_case(word, _SINGULAR.get(low) or singularize(low))
+
+
+#: plurals that the CHAIR singulariser (kept as the official metric has it) does not undo
+_SINGULAR = {"crises": "crisis", "theses": "thesis", "oases": "oasis", "analyses": "analysis",
+             "hypotheses": "hypothesis", "parentheses": "parenthesis", "diagnoses": "diagnosis",
+             "quizzes": "quiz", "bookies": "bookie", "budgies": "budgie", "prairies": "prairie",
+             "titmice": "titmouse"}
 
 
 def plural_noun(word: str) -> str:

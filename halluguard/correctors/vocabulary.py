@@ -113,7 +113,10 @@ _PLURAL_IRREGULAR = {
     "bison": "bison", "aircraft": "aircraft", "broccoli": "broccoli", "cattle": "cattle",
     "luggage": "luggage", "bus": "buses", "taxi": "taxis", "ski": "skis", "tv": "tvs",
     "photo": "photos", "piano": "pianos", "radio": "radios", "kangaroo": "kangaroos",
-    "half": "halves", "loaf": "loaves", "thief": "thieves", "scarf": "scarves",
+    "half": "halves", "loaf": "loaves", "thief": "thieves", "scarf": "scarves", "axis": "axes",
+    "echo": "echoes", "veto": "vetoes", "torpedo": "torpedoes", "titmouse": "titmice", "stomach": "stomachs",
+    "monarch": "monarchs", "epoch": "epochs", "eunuch": "eunuchs", "patriarch": "patriarchs",
+    "species": "species", "series": "series", "news": "news",
 }  # fmt: skip
 
 
@@ -122,8 +125,8 @@ def pluralize(noun: str) -> str:
 
     >>> pluralize("dog"), pluralize("bus"), pluralize("Knife"), pluralize("teddy bear"), pluralize("person")
     ('dogs', 'buses', 'Knives', 'teddy bears', 'people')
-    >>> pluralize("giraffe"), pluralize("half"), pluralize("SUV")
-    ('giraffes', 'halves', 'SUVs')
+    >>> pluralize("giraffe"), pluralize("half"), pluralize("SUV"), pluralize("safe"), pluralize("crisis")
+    ('giraffes', 'halves', 'SUVs', 'safes', 'crises')
     """
     head, sep, last = noun.rpartition(" ")
     lower = last.lower()
@@ -133,11 +136,13 @@ def pluralize(noun: str) -> str:
         plural = _PLURAL_IRREGULAR[lower]
     elif lower.endswith(("man",)) and lower not in ("german", "human", "shaman", "talisman"):
         plural = lower[:-3] + "men"
+    elif lower.endswith("sis") and len(lower) > 4:  # crisis -> crises, oasis -> oases
+        plural = lower[:-2] + "es"
     elif lower.endswith(("s", "x", "z", "ch", "sh")):
         plural = lower + "es"
     elif lower.endswith("y") and len(lower) > 1 and lower[-2] not in "aeiou":
         plural = lower[:-1] + "ies"
-    elif lower.endswith("fe") and not lower.endswith("ffe"):  # knife -> knives, giraffe -> giraffes
+    elif lower.endswith("ife"):  # knife -> knives, wife -> wives (but safes, cafes, carafes, giraffes)
         plural = lower[:-2] + "ves"
     elif lower.endswith("o") and lower[-2:-1] not in ("a", "e", "i", "o", "u"):
         plural = lower + "es" if lower in ("potato", "tomato", "hero", "mango") else lower + "s"
