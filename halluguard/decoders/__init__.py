@@ -1,4 +1,5 @@
-"""In-process mitigation, drop-in parts of ``generate``: VCD, ICD, VDD, M3ID, DoLa, DeCo, OPERA, PAI, VAF.
+"""In-process mitigation, drop-in parts of ``generate``: VCD, ICD, VDD, M3ID, DoLa, DeCo, OPERA, PAI, VAF,
+ONLY.
 
 ``guard(model, method, **params)`` wraps a vision-language model so that its ``generate`` applies
 the method; each contrastive method is also a plain ``transformers.LogitsProcessor``:
@@ -24,13 +25,18 @@ and two edit the attention inside the model (with ``attention.py``):
 - :class:`VAF`: scale the attention logits on the image up and on the system prompt down in middle layers
   (ClearSight, Yin et al., CVPR 2025).
 
+and one intervenes in one block's attention heads for a second set of logits in the same forward (``only.py``):
+
+- :class:`ONLY`: heads chosen by their text-to-visual entropy ratio give textually enhanced logits, fused
+  with or contrasted against the final ones by how much the two agree (Wan et al., ICCV 2025).
+
 Supported families: LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL, Idefics3 (SmolVLM), PaliGemma,
 InstructBLIP. The names below are imported on first use, so ``import halluguard.decoders.cli``
 (the ``generate`` command) does not import torch.
 
 >>> import halluguard.decoders as decoders
 >>> sorted(decoders.METHODS)
-['deco', 'dola', 'icd', 'm3id', 'none', 'opera', 'pai', 'vaf', 'vcd', 'vdd']
+['deco', 'dola', 'icd', 'm3id', 'none', 'only', 'opera', 'pai', 'vaf', 'vcd', 'vdd']
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ _LAZY = {
     "OPERA": "opera",
     "PAILogitsProcessor": "pai",
     "VAF": "vaf",
+    "ONLY": "only",
     "diffusion_noise": "distortions",
     "family_of": "families",
     "supported_families": "families",
