@@ -154,13 +154,15 @@ def asserting_sentences(rows: list[dict[str, Any]]) -> tuple[int, int]:
     the ground truth is there ("There are two bottles on the table, one near ...", "A cup can be seen
     on the table, and a fork lies next to it.", "The presence of these cars suggests ..."): what no
     deletion-based rewrite can keep."""
-    from halluguard.correctors.claims import extract_claims, group_root
-    from halluguard.correctors.nlp import parse
+    from halluguard.correctors.claims import group_root
+    from halluguard.correctors.component import parse_claims
+    from halluguard.correctors.vocabulary import Vocabulary
 
     truth = json.loads(TRUTH.read_text())
     texts = [r["caption"] for r in rows]
     words = sentences = 0
-    for row, doc, claims in zip(rows, parse(texts), extract_claims(texts)):
+    for row, doc in zip(rows, parse_claims(texts, Vocabulary.default())):
+        claims = doc._.claims
         present = set(truth[str(row["image_id"])])
         asserting = set()  # main clauses (their verbs) that say an absent object is there
         for claim in claims:

@@ -43,15 +43,15 @@ def oracle(claims, present: set[str]) -> None:
 
 def run_text_stages(texts, truth, vocab, nlp, n_process: int = 1) -> tuple[dict[str, float], int]:
     """Seconds per stage for the whole list, and the number of edits made."""
-    from halluguard.correctors.claims import claims_from_doc
-    from halluguard.correctors.nlp import clear_cache, parse
+    from halluguard.correctors.component import claim_extractor
     from halluguard.correctors.rewrite import rewrite
 
-    clear_cache()
+    extractor = claim_extractor(nlp)
     t0 = time.perf_counter()
-    docs = parse(texts, nlp, batch_size=64, n_process=n_process)
+    docs = list(nlp.pipe(texts, batch_size=64, n_process=n_process))
     t1 = time.perf_counter()
-    all_claims = [claims_from_doc(doc, vocab) for doc in docs]
+    docs = [extractor(doc, vocab) for doc in docs]
+    all_claims = [doc._.claims for doc in docs]
     t2 = time.perf_counter()
     edits = 0
     for text, doc, claims, present in zip(texts, docs, all_claims, truth):

@@ -46,7 +46,7 @@ rewriter edits them correctly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,33 +132,26 @@ def extract_claims(
     nlp: Any = None,
     *,
     batch_size: int = 64,
-    n_process: int = 1,
 ) -> list[list[Claim]]:
-    """The claims of each text, in text order (parsed with ``nlp.pipe`` in batches).
+    """The claims of each text, in text order, through the claims component (:mod:`.component`).
 
-    ``vocabulary`` defaults to :meth:`Vocabulary.default` (COCO), ``nlp`` to
-    :func:`~halluguard.correctors.nlp.load_spacy`. ``n_process > 1`` parses in several processes
-    (worth it from a few hundred texts on).
+    ``vocabulary`` defaults to :meth:`Vocabulary.default` (COCO); ``nlp`` (a spaCy pipeline with a
+    tagger and a parser; the component is added to it) to
+    :func:`~halluguard.correctors.nlp.load_spacy`. For the parses too, use
+    :func:`~halluguard.correctors.component.parse_claims`.
     """
-    from halluguard.correctors.nlp import check_pipeline, parse
+    from halluguard.correctors.component import parse_claims
 
     if isinstance(texts, str):
         raise TypeError("extract_claims takes a list of texts; wrap a single text in a list")
-    if nlp is not None:
-        check_pipeline(nlp)
     vocab = vocabulary if vocabulary is not None else Vocabulary.default()
-    docs = parse(list(texts), nlp, batch_size=batch_size, n_process=n_process)
-    return [claims_from_doc(doc, vocab, nlp) for doc in docs]
+    return [doc._.claims for doc in parse_claims(list(texts), vocab, nlp, batch_size=batch_size)]
 
 
-def claims_from_doc(doc: Any, vocabulary: Vocabulary, nlp: Any = None) -> list[Claim]:
-    """The claims of one parsed document (see the module docstring for what each covers).
-
-    Sentences where the tagger mistook an object noun are parsed again first (:func:`repair_parse`,
-    with ``nlp`` or the pipeline that parsed ``doc``); ``doc`` is updated in place.
-    """
-    matches = vocabulary_matches(doc, vocabulary)
-    repair_parse(doc, [head.i for _, head, _, label in matches if label], nlp)
+def claims_from_doc(doc: Any, vocabulary: Vocabulary, matches: Sequence[Any] | None = None) -> list[Claim]:
+    """The claims of one parsed (and repaired) document; see the module docstring for what each
+    covers (``matches``: :func:`vocabulary_matches` of ``doc``, when already computed)."""
+    matches = vocabulary_matches(doc, vocabulary) if matches is None else matches
     mentions = find_mentions(doc, vocabulary, matches)
     by_head = {m.last: m for m in mentions if not m.negated}
     claims: list[Claim] = []
@@ -258,7 +251,7 @@ _DETERMINER_TAGS = frozenset({"DT", "PDT", "PRP$", "WP$", "CD", "POS"})
 _STAND_IN = ("dog", "dogs")  # a noun the tagger never takes for anything else
 
 
-def repair_parse(doc: Any, nouns: Sequence[int], nlp: Any = None) -> int:
+def repair_parse(doc: Any, nouns: Sequence[int], reparse: Callable[[str], Any]) -> int:
     """Re-parse the sentences where the tagger took an object noun for another part of speech.
 
     The small English model mistags rare or ambiguous nouns in some positions: "A surfboard lies"
@@ -270,22 +263,19 @@ def repair_parse(doc: Any, nouns: Sequence[int], nlp: Any = None) -> int:
     a stand-in noun ("dog"), and such a verb by a stand-in verb ("sits"); the sentence is parsed
     again and, if the stand-ins came out as a noun and a verb, that parse replaces the sentence's
     tags and dependencies in ``doc`` (in place, so the rewriter sees it too). The other words,
-    including verbs such as "fly" or "lie" themselves, are never made into nouns. Returns the
-    number of sentences re-parsed; a document is examined once per noun.
+    including verbs such as "fly" or "lie" themselves, are never made into nouns. ``reparse``
+    parses a text with the pipeline's tagger and parser (the claims component's
+    :meth:`~halluguard.correctors.component.ClaimExtractor.reparse`). Returns the number of
+    sentences re-parsed.
     """
-    tried = doc.user_data.setdefault("halluguard_repair_tried", [])
-    todo = sorted(set(nouns) - set(tried))
-    if not todo:
-        return 0
-    tried.extend(todo)
     by_sentence: dict[int, dict[int, str]] = {}
-    for i in todo:
+    for i in sorted(set(nouns)):
         swaps = _slip(doc[i])
         if swaps:
             by_sentence.setdefault(doc[i].sent.start, {}).update(swaps)
     if not by_sentence:
         return 0
-    from halluguard.correctors.nlp import reparse_span, splice_parse
+    from halluguard.correctors.nlp import splice_parse
 
     repaired = 0
     for start, swaps in sorted(by_sentence.items()):
@@ -294,9 +284,11 @@ def repair_parse(doc: Any, nouns: Sequence[int], nlp: Any = None) -> int:
         while end > start + 1 and doc[end - 1].is_space:
             end -= 1
         words = [swaps.get(t.i, t.text) for t in doc[start:end]]
-        other = reparse_span(doc, start, end, words, nlp)
-        if other is None:
-            continue
+        other = reparse(
+            "".join(word + doc[i].whitespace_ for word, i in zip(words, range(start, end))).rstrip()
+        )
+        if len(other) != end - start or any(a.text != b for a, b in zip(other, words)):
+            continue  # the stand-ins changed the tokenisation
         nouns_ok = all(
             other[i - start].tag_ in _NOUN_TAGS and (_in_noun_slot(other[i - start]) or other[i - start].dep_ == "ROOT")
             for i, word in swaps.items() if word.lower() in _STAND_IN

@@ -146,14 +146,14 @@ class LLMRewriter:
             c.label for c in extract_claims([output], self.vocabulary, self.nlp)[0] if c.kind == "object"
         }
         kept = {
-            c.label for c in claims
-            if c.kind == "object" and c.verdict != "contradicted" and id(c) not in dropped
+            c.label for i, c in enumerate(claims)
+            if c.kind == "object" and c.verdict != "contradicted" and i not in dropped
         }  # fmt: skip
         missing = sorted(kept - found)
         if missing:
             return "dropped supported object(s): " + ", ".join(missing)
         wrong = {c.label for c in claims if c.kind == "object" and c.verdict == "contradicted"} - kept
-        wrong |= {c.label for c in claims if id(c) in dropped} - kept
+        wrong |= {c.label for i, c in enumerate(claims) if i in dropped} - kept
         still = sorted(wrong & found)
         if still:
             return "still names object(s) not in the image: " + ", ".join(still)
@@ -174,8 +174,8 @@ class LLMRewriter:
 def build_prompt(text: str, claims: Sequence[Claim], dropped: set[int] = frozenset()) -> str:  # type: ignore[assignment]
     """The instruction, the answer and one line per checked claim."""
     lines = []
-    for claim in claims:
-        line = _fact(claim, id(claim) in dropped)
+    for i, claim in enumerate(claims):
+        line = _fact(claim, i in dropped)
         if line and line not in lines:
             lines.append(line)
     facts = "\n".join(lines) if lines else "- nothing could be checked"

@@ -126,8 +126,8 @@ def targets(
     remove: Iterable[Claim] = (),
     hedge: Iterable[Claim] = (),
 ) -> tuple[set[int], set[int]]:
-    """The ``id()`` of the claims :func:`rewrite` removes and of those it hedges, from its options
-    (contradicted claims aside, which it always removes).
+    """The positions in ``claims`` of those :func:`rewrite` removes and of those it hedges, from its
+    options (contradicted claims aside, which it always removes).
 
     >>> targets([], unverifiable="remove")
     (set(), set())
@@ -146,8 +146,8 @@ def targets(
     if unverifiable != "keep":
         chosen = [c for c in claims if c.kind == "object" and c.verdict == "unverifiable"]
         (to_remove if unverifiable == "remove" else to_hedge).extend(chosen)
-    remove_ids = {id(c) for c in to_remove}
-    return remove_ids, {id(c) for c in to_hedge} - remove_ids
+    removed = {i for i, claim in enumerate(claims) if claim in to_remove}
+    return removed, {i for i, claim in enumerate(claims) if claim in to_hedge} - removed
 
 
 def rewrite(
@@ -171,41 +171,41 @@ def rewrite(
       :func:`~halluguard.correctors.lure.suspicion`) reaches it are removed (``suspicious=
       "remove"``) or hedged (``"hedge"``).
     - ``remove`` / ``hedge``: further object claims to remove or hedge, whatever their verdict.
-    - ``doc``: the spaCy parse of ``text`` (else the parse cache, else parsed with ``nlp`` or
-      the default pipeline).
+    - ``doc``: the spaCy parse of ``text``, best the one the claims came from
+      (:func:`~halluguard.correctors.component.parse_claims`); without it ``text`` is parsed with
+      ``nlp`` (default: :func:`~halluguard.correctors.nlp.load_spacy`). A parse that did not go
+      through the claims component is repaired as the component would.
     """
-    remove_ids, hedge_ids = targets(
+    remove_at, hedge_at = targets(
         claims, unverifiable=unverifiable, suspicion_threshold=suspicion_threshold, suspicious=suspicious,
         remove=remove, hedge=hedge,
     )
-    wanted = [c for c in claims if c.verdict == "contradicted" or id(c) in remove_ids or id(c) in hedge_ids]
-    if not wanted and not grounding:
+    if not (remove_at or hedge_at or grounding or any(c.verdict == "contradicted" for c in claims)):
         return text, []
-    if doc is None:
-        from halluguard.correctors.nlp import parse_one
-
-        doc = parse_one(text, nlp)
-    if doc.text != text:
+    if doc is not None and doc.text != text:
         raise ValueError("rewrite: doc is the parse of a different text")
-    _repair(doc, claims, nlp)
-    planner = _Planner(doc, text, claims, remove_ids, hedge_ids)
+    if doc is None or doc._.claims is None:
+        doc = _repaired(text, doc, claims, nlp)
+    planner = _Planner(doc, text, claims, remove_at, hedge_at)
     ops = planner.plan(grounding)
     edits = _finish(text, doc, ops)
     return apply_edits(text, edits), edits
 
 
-def _repair(doc: Any, claims: Sequence[Claim], nlp: Any) -> None:
-    """Redo the claim extractor's parse repairs (:func:`~halluguard.correctors.claims.repair_parse`)
-    on a fresh parse; a no-op on the extractor's own (cached) document."""
-    from halluguard.correctors.claims import repair_parse
+def _repaired(text: str, doc: Any, claims: Sequence[Claim], nlp: Any) -> Any:
+    """``doc`` (parsed now when ``None``) with the claims component's repairs at the claims' nouns."""
+    from halluguard.correctors.component import claim_extractor
 
+    extractor = claim_extractor(nlp)
+    doc = extractor.reparse(text) if doc is None else doc
     heads = []
     for claim in claims:
         if claim.kind == "object":
             span = doc.char_span(claim.start, claim.end, alignment_mode="expand")
             if span is not None and len(span):
                 heads.append(span[-1].i)
-    repair_parse(doc, heads, nlp)
+    extractor.repair(doc, heads)
+    return doc
 
 
 def apply_edits(text: str, edits: Sequence[Edit]) -> str:
@@ -227,13 +227,13 @@ def apply_edits(text: str, edits: Sequence[Edit]) -> str:
 
 class _Planner:
     def __init__(
-        self, doc: Any, text: str, claims: Sequence[Claim], remove_ids: set[int], hedge_ids: set[int]
+        self, doc: Any, text: str, claims: Sequence[Claim], remove_at: set[int], hedge_at: set[int]
     ):
         self.doc = doc
         self.text = text
         self.claims = list(claims)
-        self.remove_ids = remove_ids
-        self.hedge_ids = hedge_ids
+        self.removed = {i for i, c in enumerate(self.claims) if c.verdict == "contradicted" or i in remove_at}
+        self.hedged = hedge_at - self.removed
         self.ops: list[_Op] = []
         self.items: dict[int, set[int]] = {}  # group root -> removed items
         self.item_reasons: dict[int, list[str]] = {}
@@ -241,8 +241,8 @@ class _Planner:
         self.emitted: dict[int, tuple[frozenset[int], list[_Op]]] = {}  # group root -> (items, its ops)
         self.subject_items: set[int] = set()  # conjuncts removed because their subject went
         protected = [
-            c for c in self.claims
-            if c.kind == "object" and c.verdict != "contradicted" and id(c) not in remove_ids
+            c for i, c in enumerate(self.claims)
+            if c.kind == "object" and c.verdict != "contradicted" and i not in remove_at
         ]  # fmt: skip
         self.protected = protected
 
@@ -277,10 +277,10 @@ class _Planner:
 
     def plan(self, grounding: bool) -> list[_Op]:
         removals: list[tuple[Any, str]] = []
-        for claim in self.claims:
+        for i, claim in enumerate(self.claims):
             if claim.kind != "object":
                 continue
-            if claim.verdict == "contradicted" or id(claim) in self.remove_ids:
+            if i in self.removed:
                 head = self.head_of(claim)
                 if head is not None:
                     why = "contradicted" if claim.verdict == "contradicted" else "suspicious"
@@ -302,8 +302,8 @@ class _Planner:
                 self.fix_attribute(claim)
             elif claim.kind == "relation":
                 self.fix_relation(claim)
-        for claim in self.claims:
-            if id(claim) in self.hedge_ids and claim.kind == "object" and id(claim) not in self.remove_ids:
+        for i, claim in enumerate(self.claims):
+            if i in self.hedged and claim.kind == "object":
                 self.hedge(claim)
         if grounding:
             self.ground()
@@ -437,7 +437,7 @@ class _Planner:
             if mention.last in self.removed_heads or any(
                 a <= claim.start and claim.end <= b for a, b in deleted
             ):
-                gone.add(id(mention))
+                gone.add(len(mentions) - 1)
         if not gone:
             return []
         out = []
@@ -445,7 +445,7 @@ class _Planner:
             if token.lower_ not in _PRONOUNS or any(a <= token.idx < b for a, b in deleted):
                 continue
             antecedent = _antecedent(token, mentions)
-            if antecedent is not None and id(antecedent) in gone:
+            if antecedent is not None and mentions.index(antecedent) in gone:
                 node = token.head if token.dep_ == "poss" else token
                 out.append((node, f"refers to a removed object: {token.text}"))
         return out
@@ -747,9 +747,8 @@ class _Planner:
         """Whether the relation's subject or target, when the detector found none, is a mention
         this rewrite removes (a pronoun counts through its clause's removal)."""
         removed = [
-            c for c in self.claims
-            if c.kind == "object" and (c.verdict == "contradicted" or id(c) in self.remove_ids)
-            and claim.start <= c.start and c.end <= claim.end
+            c for i, c in enumerate(self.claims)
+            if c.kind == "object" and i in self.removed and claim.start <= c.start and c.end <= claim.end
         ]  # fmt: skip
         missing = claim.evidence.get("missing") if isinstance(claim.evidence, dict) else None
         wanted = claim.target if missing == "target" else claim.label

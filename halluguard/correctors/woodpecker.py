@@ -94,10 +94,15 @@ class Woodpecker:
         return cls(load_detector(detector, device=device, vocabulary=labels, imgsz=imgsz), CorrectOptions(**options))
 
     # -- stage 1: claims (CPU, batched) ----------------------------------------------------------
-    def extract(self, texts: Sequence[str]) -> list[list[Claim]]:
-        from halluguard.correctors.claims import extract_claims
+    def parse(self, texts: Sequence[str]) -> list[Any]:
+        """The parses of ``texts`` with their claims (``doc._.claims``), through this corrector's
+        spaCy pipeline (``nlp``, default :func:`~halluguard.correctors.nlp.load_spacy`)."""
+        from halluguard.correctors.component import parse_claims
 
-        return extract_claims(list(texts), self.vocabulary, self.nlp)
+        return parse_claims(list(texts), self.vocabulary, self.nlp)
+
+    def extract(self, texts: Sequence[str]) -> list[list[Claim]]:
+        return [doc._.claims for doc in self.parse(texts)]
 
     # -- stage 2: detection (each unique image once) ---------------------------------------------
     def detect(self, images: Sequence[ImageRef | None], claims: Sequence[list[Claim]]) -> list[Detections | RecordError]:
@@ -114,7 +119,10 @@ class Woodpecker:
         return results
 
     # -- stage 3: verify, score, rewrite ---------------------------------------------------------
-    def settle(self, answer: Answer, claims: list[Claim], detections: Detections, image: ImageRef | None) -> Correction:
+    def settle(self, answer: Answer, claims: list[Claim], detections: Detections, image: ImageRef | None,
+               doc: Any = None) -> Correction:
+        """Verify ``claims`` against ``detections`` and rewrite the answer (``doc``: its parse from
+        :meth:`parse`; else it is parsed again with this corrector's pipeline)."""
         from halluguard.correctors.verify import verify
         from halluguard.correctors.yesno import check_yes_no
 
@@ -131,7 +139,8 @@ class Woodpecker:
             from halluguard.correctors.lure import suspicion
 
             suspicion(answer.text, claims, answer.logprobs, self._cooccurrence)
-        corrected, edits = self._rewrite(answer.text, claims, **self._rewrite_options())
+        options = self._rewrite_options()
+        corrected, edits = self._rewrite(answer.text, claims, doc=doc, nlp=self.nlp, **options)
         return Correction(corrected, claims, edits)
 
     def _rewrite_options(self) -> dict[str, Any]:
@@ -142,21 +151,24 @@ class Woodpecker:
 
     # -- the three together, as the local pipeline calls them ------------------------------------
     def correct(self, answers: Sequence[Answer], images: Sequence[ImageRef | None]) -> list[Correction | RecordError]:
-        claims = self.extract([a.text for a in answers])
-        return self.settle_each(answers, claims, self.detect(images, claims), images)
+        docs = self.parse([a.text for a in answers])
+        claims = [doc._.claims for doc in docs]
+        return self.settle_each(answers, claims, self.detect(images, claims), images, docs)
 
     def settle_each(self, answers: Sequence[Answer], claims: Sequence[list[Claim]],
                     detections: Sequence[Detections | RecordError],
-                    images: Sequence[ImageRef | None]) -> list[Correction | RecordError]:
-        """:meth:`settle` for each answer; a failed detection, or a :class:`RecordError` while
-        settling, is that answer's result."""
+                    images: Sequence[ImageRef | None],
+                    docs: Sequence[Any] | None = None) -> list[Correction | RecordError]:
+        """:meth:`settle` for each answer (``docs``: their parses, from :meth:`parse`); a failed
+        detection, or a :class:`RecordError` while settling, is that answer's result."""
         results: list[Correction | RecordError] = []
-        for answer, answer_claims, found, image in zip(answers, claims, detections, images):
+        docs = docs if docs is not None else [None] * len(answers)
+        for answer, answer_claims, found, image, doc in zip(answers, claims, detections, images, docs):
             if isinstance(found, RecordError):
                 results.append(found)
                 continue
             try:
-                results.append(self.settle(answer, answer_claims, found, image))
+                results.append(self.settle(answer, answer_claims, found, image, doc))
             except RecordError as exc:
                 results.append(exc)
         return results

@@ -220,10 +220,13 @@ class SettleStage(_Stage):
         if self.passthrough:
             results = self.corrector.correct([answers[i] for i in good], [refs[i] for i in good])
         else:
-            claims = self.corrector.extract([answers[i].text for i in good])  # type: ignore[union-attr]
+            docs = self.corrector.parse([answers[i].text for i in good])  # type: ignore[union-attr]
+            claims = [doc._.claims for doc in docs]
             found = [self.detections[rows[i]["sha1"]] if refs[i] is not None else
                      self.corrector.detect([None], [answer_claims])[0] for i, answer_claims in zip(good, claims)]
-            results = self.corrector.settle_each([answers[i] for i in good], claims, found, [refs[i] for i in good])
+            results = self.corrector.settle_each(
+                [answers[i] for i in good], claims, found, [refs[i] for i in good], docs
+            )
         outcome = dict(zip(good, results))
         lines, failed, corrected = [], [], []
         for i, row in enumerate(rows):

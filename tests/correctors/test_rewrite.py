@@ -15,7 +15,7 @@ pytest.importorskip("spacy")
 
 from halluguard.correctors.claims import extract_claims  # noqa: E402
 from halluguard.correctors.lure import lure_rewrite  # noqa: E402
-from halluguard.correctors.nlp import SpacyModelMissing, clear_cache, load_spacy  # noqa: E402
+from halluguard.correctors.nlp import SpacyModelMissing, load_spacy  # noqa: E402
 from halluguard.correctors.rewrite import apply_edits, rewrite  # noqa: E402
 from halluguard.correctors.vocabulary import Vocabulary  # noqa: E402
 from halluguard.records import Edit  # noqa: E402
@@ -402,7 +402,6 @@ def test_a_fresh_parse_is_repaired_like_the_claim_extractors(vocab, nlp) -> None
     a compound noun) when it gets a parse of its own, so the list item and the agreement are right."""
     text = "A knife and a fork lie next to the cup."
     claims = claims_with(text, {"object:fork": (C, {})}, vocab, nlp)
-    clear_cache()
     fresh = nlp(text)
     assert [t.tag_ for t in fresh][4:6] != ["NN", "VBP"]  # the small model's slip this guards against
     assert rewrite(text, claims, doc=fresh)[0] == "A knife lies next to the cup."
