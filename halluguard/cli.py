@@ -87,6 +87,9 @@ def fix_command(
     text_field: Optional[str] = typer.Option(None, "--text-field", help="Field holding the answer "
                                              "[default: answer, else caption, else text]."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Processes that parse and "
+                                          "correct, each with its own spaCy [default: one per usable core, "
+                                          "at most 8, with the annotations detector or none; 1 with a model]."),
     engine: str = typer.Option("local", "--engine", help="local, or ray (Ray Data; INPUT may be a folder of shards)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address [default: start a "
                                               "local one]."),
@@ -120,6 +123,8 @@ def fix_command(
                "cooccurrence": str(cooccurrence) if cooccurrence else None, "rewriter": rewriter}
     options = {k: v for k, v in options.items() if v not in (None, False)}
     if engine == "ray":
+        if workers is not None:
+            raise _usage_error("--workers is for the local engine; Ray's is --concurrency")
         if resume:
             raise _usage_error("--resume is for the local engine; a Ray run restarts its failed tasks itself")
         from halluguard.integrations.ray import fix_files
@@ -133,7 +138,7 @@ def fix_command(
         progress = DelayedProgress(input.stat().st_size, quiet=quiet)
         try:
             summary = fix(input, output, detector=detector, images=images, text_field=text_field,
-                          resume=resume, options=options, on_progress=progress.update)
+                          resume=resume, options=options, on_progress=progress.update, workers=workers)
         except (ResumeMismatch, DetectorError, ValueError, FileNotFoundError) as exc:
             raise _usage_error(str(exc))
         finally:

@@ -1,7 +1,9 @@
 """The ``fix`` pipeline: one straight pipe from a JSONL of answers to a JSONL of corrections.
 
 read line -> Answer -> (image checked) -> corrector.correct(chunk) -> write line, in input order.
-A bad line or a bad image becomes an error record; the other records go on.
+A bad line or a bad image becomes an error record; the other records go on. With ``workers > 1``
+chunks of raw lines go to worker processes (:mod:`halluguard.workers`) that run every stage and
+send back finished output lines; the output is byte-identical to one process.
 
 >>> import tempfile, pathlib
 >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -13,14 +15,16 @@ A bad line or a bad image becomes an error record; the other records go on.
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from halluguard.images import ImageRef
-from halluguard.io import AtomicJsonlWriter, ErrorRecord, fingerprint, parse_line, read_lines
+from halluguard.io import AtomicJsonlWriter, ErrorRecord, dumps, fingerprint, parse_line, read_lines
 from halluguard.records import Answer, Correction, RecordError
 
 DEFAULT_CHUNK = 256
@@ -29,14 +33,16 @@ DEFAULT_CHUNK = 256
 class Corrector(Protocol):
     """Turns a chunk of answers into corrections; a ``RecordError`` in the list fails that record only."""
 
-    def correct(self, answers: Sequence[Answer], images: Sequence[ImageRef | None]) -> list[Correction | RecordError]:
+    def correct(self, answers: Sequence[Answer],
+                images: Sequence[ImageRef | None]) -> list[Correction | RecordError]:
         ...
 
 
 class PassThrough:
     """The corrector that changes nothing: plumbing checks and a baseline for speed."""
 
-    def correct(self, answers: Sequence[Answer], images: Sequence[ImageRef | None]) -> list[Correction | RecordError]:
+    def correct(self, answers: Sequence[Answer],
+                images: Sequence[ImageRef | None]) -> list[Correction | RecordError]:
         return [Correction(corrected=a.text) for a in answers]
 
 
@@ -59,7 +65,8 @@ class Summary:
         counts = {k: sum(w.counts[k] for w in writers) for k in ("written", "errors", "corrected")}
         errors = [str(w.errors_path) for w in writers if w.counts["errors"]]
         return cls(records=counts["written"] + counts["errors"], written=counts["written"],
-                   corrected=counts["corrected"], errors=counts["errors"], seconds=time.perf_counter() - started,
+                   corrected=counts["corrected"], errors=counts["errors"],
+                   seconds=time.perf_counter() - started,
                    output=str(output), errors_file=", ".join(errors) or None,
                    resumed_from_line=max((w.resumed_from for w in writers), default=0))
 
@@ -119,6 +126,7 @@ def fix(
     chunk_size: int = DEFAULT_CHUNK,
     options: dict[str, Any] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> Summary:
     """Correct every answer in ``input`` and write ``output`` (+ ``output.errors.jsonl``).
 
@@ -126,7 +134,8 @@ def fix(
     ``"person"``, ``"yolo11n.pt"``, ``"annotations:FILE"``, ...) or a detector object;
     ``corrector`` overrides the whole correction stage. ``options`` (anything that changes the
     output) is stored in the resume checkpoint so a resume with other options is refused.
-    ``on_progress(bytes_read, records_done)`` is called after each chunk.
+    ``on_progress(bytes_read, records_done)`` is called after each chunk. ``workers``: processes
+    that run the corrector (see :func:`resolve_workers`; ``None`` picks a default).
     """
     input, output = Path(input), Path(output)
     if not input.is_file():
@@ -136,27 +145,28 @@ def fix(
     if corrector is None:
         corrector = build_corrector(detector, **(options or {}))
     started = time.perf_counter()
-    writer = AtomicJsonlWriter(output, fingerprint(input, run_options(detector, options, text_field, images_dir)),
-                               resume=resume)
-    store = ImageStore()
-    base_dir = input.parent
+    settings = run_options(detector, options, text_field, images_dir, corrector=corrector)
+    writer = AtomicJsonlWriter(output, fingerprint(input, settings), resume=resume)
+    work = ChunkWork(corrector, input.parent, str(input), text_field, images_dir)
+    n = resolve_workers(workers, corrector)
     try:
-        chunk: list[tuple[int, bytes, Answer | ErrorRecord]] = []
         last_line = writer.lines_done
         total_bytes, bytes_read = input.stat().st_size, _prefix_bytes(input, writer.lines_done)
-        for number, raw in read_lines(input, skip_until=writer.lines_done):
-            bytes_read += len(raw) + 1
-            chunk.append((number, raw, parse_line(number, raw, base_dir, text_field=text_field,
-                                             images_dir=images_dir, source=str(input))))
-            last_line = number
-            if len(chunk) >= chunk_size:
-                _process(chunk, corrector, store, writer, str(input))
+        chunks = _chunks(read_lines(input, skip_until=writer.lines_done), chunk_size)
+        first = next(chunks, None)
+        ahead = next(chunks, None) if first is not None and len(first) == chunk_size else None
+        chunks = itertools.chain([c for c in (first, ahead) if c is not None], chunks)
+        n = n if ahead is not None else 1  # a single chunk: no worker processes
+        for chunk, lines in _run(work, chunks, n):
+            for line, error, corrected in lines:
+                writer.write_line(line, error=error, corrected=corrected)
+            bytes_read += sum(len(raw) + 1 for _, raw in chunk)
+            last_line = chunk[-1][0]
+            if len(chunk) == chunk_size:  # a full chunk: checkpoint (the last one is committed below)
                 writer.checkpoint(last_line)
-                chunk = []
                 if on_progress:
-                    on_progress(min(bytes_read, total_bytes), writer.counts["written"] + writer.counts["errors"])
-        if chunk:
-            _process(chunk, corrector, store, writer, str(input))
+                    done = writer.counts["written"] + writer.counts["errors"]
+                    on_progress(min(bytes_read, total_bytes), done)
         writer.lines_done = last_line
         writer.commit()
         if on_progress:  # the whole file is read (blank lines and a resumed prefix included)
@@ -164,6 +174,85 @@ def fix(
     finally:
         writer.close()
     return Summary.of([writer], started, output)
+
+
+#: what a chunk of lines becomes: ``(output line, goes to the errors file, corrected)`` per line
+Outcome = tuple[bytes, bool, bool]
+Chunk = list[tuple[int, bytes]]
+
+
+@dataclass
+class ChunkWork:
+    """Parse, correct and serialise one chunk of raw lines (in this process or in a worker)."""
+
+    corrector: Corrector
+    base_dir: Path
+    source: str
+    text_field: str | None = None
+    images_dir: Path | None = None
+    store: ImageStore = field(default_factory=ImageStore)
+
+    def __call__(self, chunk: Chunk) -> list[Outcome]:
+        parsed = [(number, raw, parse_line(number, raw, self.base_dir, text_field=self.text_field,
+                                           images_dir=self.images_dir, source=self.source))
+                  for number, raw in chunk]
+        outcomes = []
+        for outcome in _process(parsed, self.corrector, self.store, self.source):
+            if isinstance(outcome, ErrorRecord):
+                outcomes.append((dumps(outcome.to_json()), True, False))
+            else:
+                outcomes.append((dumps(outcome), False, bool(outcome.get("edits"))))
+        return outcomes
+
+
+def resolve_workers(workers: int | None, corrector: Corrector) -> int:
+    """How many processes run the corrector: ``workers`` when given (>= 1), else one per usable core
+    (at most 8) for the rule-based corrector with an in-memory detector (annotations, none), and 1
+    for the rest (a model detector would be loaded once per worker) and for the pass-through."""
+    from halluguard.workers import default_workers
+
+    if workers is not None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        return workers
+    return default_workers() if parallel_by_default(corrector) else 1
+
+
+def parallel_by_default(corrector: Corrector) -> bool:
+    """Whether the corrector is worth spreading over processes without being asked to."""
+    backend = getattr(getattr(corrector, "detector", None), "detector", None)
+    options = getattr(corrector, "options", None)
+    rewriter = getattr(options, "rewriter", None)  # an LLM rewriter is a model too
+    return type(backend).__name__ in _IN_MEMORY_DETECTORS and options is not None and rewriter is None
+
+
+_IN_MEMORY_DETECTORS = frozenset({"AnnotationDetector", "NoDetector"})
+
+
+def _chunks(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[Chunk]:
+    iterator = iter(lines)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _run(work: ChunkWork, chunks: Iterator[Chunk], workers: int) -> Iterator[tuple[Chunk, list[Outcome]]]:
+    """``(chunk, outcomes)`` in input order, from this process or from ``workers`` processes."""
+    if workers <= 1:
+        for chunk in chunks:
+            yield chunk, work(chunk)
+        return
+    from halluguard.workers import OrderedPool
+
+    sent: deque[Chunk] = deque()  # the parent needs each chunk's line numbers and sizes back
+
+    def keep(items: Iterator[Chunk]) -> Iterator[Chunk]:
+        for chunk in items:
+            sent.append(chunk)
+            yield chunk
+
+    with OrderedPool(work, workers) as pool:
+        for outcomes in pool.map(keep(chunks)):
+            yield sent.popleft(), outcomes
 
 
 def _prefix_bytes(path: Path, lines: int) -> int:
@@ -174,14 +263,29 @@ def _prefix_bytes(path: Path, lines: int) -> int:
         return sum(len(raw) for _, raw in zip(range(lines), handle))
 
 
-def run_options(detector: Any, options: dict[str, Any] | None, text_field: str | None, images: Any) -> dict[str, Any]:
-    """Everything that changes a run's output: kept in its checkpoint, so --resume refuses other options."""
-    return {"text_field": text_field, "images": str(images) if images else None,
-            "detector": detector if isinstance(detector, str) else type(detector).__name__, **(options or {})}
+def run_options(detector: Any, options: dict[str, Any] | None, text_field: str | None, images: Any,
+                corrector: Any = None) -> dict[str, Any]:
+    """Everything that changes a run's output: kept in its checkpoint, so --resume refuses other options.
+
+    That includes the content of the vocabulary (the corrector's, else the one ``options`` name).
+    """
+    settings = {"text_field": text_field, "images": str(images) if images else None,
+                "detector": detector if isinstance(detector, str) else type(detector).__name__,
+                **(options or {})}
+    vocabulary = getattr(corrector, "vocabulary", None)
+    if vocabulary is None and corrector is None and not checks_nothing(detector, options or {}):
+        from halluguard.correctors.vocabulary import Vocabulary
+
+        path = (options or {}).get("vocabulary")
+        vocabulary = Vocabulary.from_file(path) if path else Vocabulary.default()
+    if hasattr(vocabulary, "digest"):
+        settings["vocabulary_sha1"] = vocabulary.digest()
+    return settings
 
 
-def _process(chunk, corrector: Corrector, store: ImageStore, writer: AtomicJsonlWriter, source: str) -> None:
-    """Correct the good answers of a chunk and write every line's outcome in input order."""
+def _process(chunk, corrector: Corrector, store: ImageStore,
+             source: str) -> list[dict[str, Any] | ErrorRecord]:
+    """Correct the good answers of a parsed chunk: each line's output record or error, in input order."""
     outcomes: dict[int, dict[str, Any] | ErrorRecord] = {}
     raws = {number: raw for number, raw, _ in chunk}
     answers: list[Answer] = []
@@ -201,12 +305,7 @@ def _process(chunk, corrector: Corrector, store: ImageStore, writer: AtomicJsonl
             outcomes[answer.line] = record_error(answer, result, raws[answer.line], source)
         else:
             outcomes[answer.line] = {**answer.record, **result.to_json()}
-    for number, _, _ in chunk:
-        outcome = outcomes[number]
-        if isinstance(outcome, ErrorRecord):
-            writer.write_error(outcome)
-        else:
-            writer.write(outcome, corrected=bool(outcome.get("edits")))
+    return [outcomes[number] for number, _, _ in chunk]
 
 
 def _correct_isolated(corrector: Corrector, answers: list[Answer], refs: list[ImageRef | None]):
@@ -247,5 +346,6 @@ def build_corrector(detector: str | Any = "none", **options: Any) -> Corrector:
 
 def checks_nothing(detector: str | Any, options: dict[str, Any]) -> bool:
     """Whether this detector and these options leave every answer as it is (see :func:`build_corrector`)."""
-    acts_alone = options.get("mode", "woodpecker") != "woodpecker" or options.get("unverifiable", "keep") != "keep"
+    acts_alone = (options.get("mode", "woodpecker") != "woodpecker"
+                  or options.get("unverifiable", "keep") != "keep")
     return detector in (None, "none") and not acts_alone
