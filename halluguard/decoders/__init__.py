@@ -1,5 +1,5 @@
 """In-process mitigation, drop-in parts of ``generate``: VCD, ICD, VDD, M3ID, DoLa, DeCo, OPERA, PAI, VAF,
-ONLY.
+ONLY, MemVR.
 
 ``guard(model, method, **params)`` wraps a vision-language model so that its ``generate`` applies
 the method; each contrastive method is also a plain ``transformers.LogitsProcessor``:
@@ -30,13 +30,18 @@ and one intervenes in one block's attention heads for a second set of logits in 
 - :class:`ONLY`: heads chosen by their text-to-visual entropy ratio give textually enhanced logits, fused
   with or contrasted against the final ones by how much the two agree (Wan et al., ICCV 2025).
 
+and one re-reads the image from an FFN when the model is unsure (``memvr.py``):
+
+- :class:`MemVR`: when an early exit's top-10 entropy is high, the image's tokens become key-value memory of a
+  middle block's FFN (Zou et al., ICML 2025).
+
 Supported families: LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL, Idefics3 (SmolVLM), PaliGemma,
 InstructBLIP. The names below are imported on first use, so ``import halluguard.decoders.cli``
 (the ``generate`` command) does not import torch.
 
 >>> import halluguard.decoders as decoders
 >>> sorted(decoders.METHODS)
-['deco', 'dola', 'icd', 'm3id', 'none', 'only', 'opera', 'pai', 'vaf', 'vcd', 'vdd']
+['deco', 'dola', 'icd', 'm3id', 'memvr', 'none', 'only', 'opera', 'pai', 'vaf', 'vcd', 'vdd']
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ _LAZY = {
     "PAILogitsProcessor": "pai",
     "VAF": "vaf",
     "ONLY": "only",
+    "MemVR": "memvr",
     "diffusion_noise": "distortions",
     "family_of": "families",
     "supported_families": "families",

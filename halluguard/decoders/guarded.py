@@ -40,6 +40,7 @@ from .families import UNSUPPORTED_INPUTS, family_of
 from .fused import fused_steps
 from .icd import ICDLogitsProcessor
 from .m3id import M3IDLogitsProcessor
+from .memvr import MemVR
 from .only import ONLY
 from .opera import OPERA, opera_generate
 from .pai import ImageAttention, PAILogitsProcessor
@@ -50,7 +51,8 @@ from .vdd import VDDLogitsProcessor
 
 #: Method name -> its class ("none" passes ``generate`` through): a contrastive logits processor with a
 #: second branch, a layer read-out (``readout.py``), OPERA's beam search (``opera.py``), or an attention edit
-#: (``pai.py``, with a contrast; ``vaf.py``), or one block's attention heads read through the LM head (``only.py``).
+#: (``pai.py``, with a contrast; ``vaf.py``), or one block's attention heads read through the LM head (``only.py``),
+#: or visual memory in an FFN (``memvr.py``).
 METHODS: dict[str, type | None] = {
     "none": None,
     "vcd": VCDLogitsProcessor,
@@ -63,6 +65,7 @@ METHODS: dict[str, type | None] = {
     "pai": PAILogitsProcessor,
     "vaf": VAF,
     "only": ONLY,
+    "memvr": MemVR,
 }
 EXECUTIONS = ("batched", "sequential")
 #: Generation modes that transformers moved to the Hub; the contrast cannot follow them.
@@ -381,7 +384,7 @@ class Guarded:
             if value not in (None, 0, 1, [], ()) and not (key == "penalty_alpha" and not value):
                 hint = "; pass dola_layers to guard(model, 'dola', ...)" if key == "dola_layers" else ""
                 raise GuardError(f"{mode} cannot be combined with {self._method.upper()}{hint}")
-        if self._method in ("dola", "deco", "only") and config.cache_implementation == "paged":
+        if self._method in ("dola", "deco", "only", "memvr") and config.cache_implementation == "paged":
             raise GuardError(f"continuous batching (cache_implementation='paged') cannot be combined with "
                              f"{self._method.upper()}")
 
@@ -412,7 +415,8 @@ def guard(
     ``early_exit_layers``; OPERA: ``scale_factor``, ``threshold``, ``num_attn_candidates``,
     ``penalty_weights``, ``window_size``, ``retrospection``; PAI: ``alpha``, ``gamma``, ``start_layer``,
     ``end_layer``; VAF: ``enh_para``, ``sup_para``, ``start_layer``, ``end_layer``; ONLY: ``alpha_pos``,
-    ``alpha_neg``, ``beta``, ``js_gamma``, ``enhance_layer_index``). ``seed`` seeds
+    ``alpha_neg``, ``beta``, ``js_gamma``, ``enhance_layer_index``; MemVR: ``retracing_ratio``,
+    ``entropy_threshold``, ``starting_layer``, ``ending_layer``). ``seed`` seeds
     VCD's noise and sampling;
     ``execution`` ("batched" or "sequential") chooses how the contrastive methods run their second branch.
 
@@ -437,6 +441,6 @@ def guard(
     Traceback (most recent call last):
     ...
     halluguard.decoders.guarded.GuardError: unknown method 'nope'; valid methods: none, vcd, icd, vdd, m3id,
-    dola, deco, opera, pai, vaf, only
+    dola, deco, opera, pai, vaf, only, memvr
     """
     return Guarded(model, method, execution=execution, seed=seed, **params)

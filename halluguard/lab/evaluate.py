@@ -48,6 +48,13 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "pai": ("pai", {"alpha": 0.5, "gamma": 1.5, "start_layer": 0}),
     # VAF at its defaults, which benchmarks/lab_tune.py also chose on the validation split (block 1 of 4)
     "vaf": ("vaf", {}),
+    # ONLY at the setting benchmarks/lab_tune.py chose on the validation split: js_gamma=2.1 (above the
+    # largest L1 distance, 2) always fuses, l + alpha_pos*l_te; at the reference's 0.25 it mostly
+    # contrasts, which hurts here (benchmarks/RESULTS.md, "ONLY")
+    "only": ("only", {"js_gamma": 2.1}),
+    # MemVR at the setting benchmarks/lab_tune.py chose on the validation split (ratio 0.12-1, threshold 0-0.75,
+    # watched blocks 1 or 1-2 of 4); it moves nothing beyond noise here (benchmarks/RESULTS.md, "MemVR")
+    "memvr": ("memvr", {"retracing_ratio": 0.25, "entropy_threshold": 0.5}),
 }
 #: the sweep: line name -> (guard method, fixed parameters, swept parameter, values from weakest to strongest)
 SWEEPS: dict[str, tuple[str, dict[str, Any], str, tuple[float, ...]]] = {
@@ -64,6 +71,8 @@ SWEEPS: dict[str, tuple[str, dict[str, Any], str, tuple[float, ...]]] = {
     "opera": ("opera", {}, "penalty_weights", (0.5, 1.0, 2.0)),
     "pai": ("pai", {"gamma": 1.5, "start_layer": 0}, "alpha", (0.3, 0.5, 0.7)),
     "vaf": ("vaf", {}, "enh_para", (1.15, 1.5, 2.0)),
+    "only": ("only", {"js_gamma": 2.1}, "alpha_pos", (1.0, 3.0, 5.0)),
+    "memvr": ("memvr", {"entropy_threshold": 0.5}, "retracing_ratio", (0.12, 0.25, 0.5)),
 }
 #: sweep lines drawn only to the table's own setting when ``run_lab(slow_sweeps=False)`` (the default demo):
 #: OPERA decodes prompt by prompt
@@ -400,7 +409,8 @@ def run_lab(
 #: the decoders' own defaults for the swept parameters (a table row at these values is a sweep point)
 _DEFAULTS = {"vcd": {"alpha": 1.0}, "icd": {"alpha": 1.0}, "vdd": {"alpha": 1.0}, "m3id": {"lam": 0.02, "alpha": 0.3},
              "dola": {"relative_top": 0.1}, "deco": {"alpha": 0.6}, "opera": {"penalty_weights": 1.0},
-             "pai": {"alpha": 0.2}, "vaf": {"enh_para": 1.15}}
+             "pai": {"alpha": 0.2}, "vaf": {"enh_para": 1.15}, "only": {"alpha_pos": 3.0},
+             "memvr": {"retracing_ratio": 0.12, "entropy_threshold": 0.75}}
 
 
 def _key(method: str, params: dict[str, Any]) -> tuple[str, tuple[tuple[str, Any], ...]]:
