@@ -236,6 +236,12 @@ _HOMOGRAPH_VERBS: dict[str, str] = {
     **{w: "sits" for w in "lies rests sits hangs leans floats flies sleeps waits grazes swims perches hovers "
        "roams stands skis surfs snowboards skateboards".split()},
 }  # fmt: skip
+#: their participles, which it reads the same way in a clause without a finite verb ("two zebras and
+#: a giraffe grazing in the field")
+_HOMOGRAPH_PARTICIPLES: dict[str, str] = {
+    w: "sitting" for w in "lying resting sitting hanging leaning floating flying sleeping waiting grazing "
+    "swimming perching hovering roaming standing".split()
+}
 #: verbs that also make noun compounds with an object noun ("car park", "bus stop"): read as verbs
 #: only after a plural noun ("Cars park along the street"), which such compounds do not start with
 _COMPOUND_VERBS: dict[str, str] = {
@@ -320,6 +326,8 @@ def _slip(token: Any) -> dict[int, str] | None:
         ):
             if _missed_verb(following):
                 return {token.i: noun, following.i: _HOMOGRAPH_VERBS[following.lower_]}
+            if _missed_verb(following, _HOMOGRAPH_PARTICIPLES):
+                return {token.i: noun, following.i: _HOMOGRAPH_PARTICIPLES[following.lower_]}
             if token.tag_ in ("NNS", "NNPS") and _missed_verb(following, _COMPOUND_VERBS):
                 return {token.i: noun, following.i: _COMPOUND_VERBS[following.lower_]}
         return None
@@ -348,6 +356,7 @@ def _slip(token: Any) -> dict[int, str] | None:
         or following.is_punct
         or following.tag_ in ("IN", "CC", "TO", "MD")
         or (following.tag_.startswith("VB"))
+        or (following.lower_ in ("next", "close") and following.nbor(1).lower_ == "to")  # "an oven next to"
     ):
         return {token.i: noun}
     if _missed_verb(following):

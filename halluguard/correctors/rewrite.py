@@ -102,6 +102,21 @@ _NEEDS_OF = frozenset({"process", "midst", "act", "verge", "course"})
 #: of those, the ones a clause can end with ("The man is seated.", "A car is parked.")
 _STANDALONE_LOCATIVES = frozenset("lying sitting standing parked seated".split())
 _SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass", "expl", "csubj"})
+#: what stands before a noun in its phrase ("a [big] [teddy] bear")
+_NOUN_MODIFIER_DEPS = frozenset({"det", "amod", "compound", "nummod", "poss", "quantmod", "predet"})
+#: verbs whose object can go ("A man is eating [a hot dog].", "A girl is reading.")
+_OBJECT_OPTIONAL_VERBS = frozenset(
+    "eat eats eating ate eaten drink drinks drinking drank read reads reading write writes writing wrote "
+    "cook cooks cooking cooked bake bakes baking paint paints painting draw draws drawing smoke smokes "
+    "smoking play plays playing played watch watches watching watched sing sings singing type types typing "
+    "ride rides riding rode".split()
+)
+#: prepositions of place: a phrase they head after a removed object says where the rest is ("two cats
+#: and a dog on a bed", "parked next to a meter on a quiet street") and stays
+_PLACE_PREPOSITIONS = frozenset(
+    "on in at under inside outside atop along across behind beneath underneath near beside by against "
+    "over above below around among between within upon onto into".split()
+)
 _OPTIONAL_DEPS = frozenset(
     {"acl", "relcl", "advcl", "appos", "npadvmod", "parataxis", "agent", "prep", "advmod"}
 )
@@ -334,9 +349,17 @@ class _Planner:
                     pending.append((root, "; ".join(reasons), True))
             elif kind == "unit":
                 start, end = _span_chars(decision[1])
+                tail = _place_tail(decision[1], token)
+                if tail is not None and not any(t.i in self.removed_heads for t in tail.subtree):
+                    end = tail.left_edge.idx  # "parked [next to a meter ]on a quiet street"
                 self.ops.append(_Op(start, end, "", self._reason(reason, start, end), "delete"))
             else:
                 start, end = self.sentence_range(decision[1])
+                loose = _loose_item(token)
+                if loose is not None and any(start <= c.start and c.end <= end for c in self.protected):
+                    # a list the parser did not see: "a skier with skis[ and a backpack] stands"
+                    self.ops.append(_Op(*loose, "", self._reason(reason, *loose), "delete"))
+                    continue
                 self.ops.append(
                     _Op(start, end, "", self._reason(reason + " (sentence)", start, end), "delete")
                 )
@@ -375,6 +398,10 @@ class _Planner:
                     objects = [
                         c for c in clause.children if c.dep_ in ("nsubj", "nsubjpass") and c.i < clause.i
                     ]
+        if not withs:  # "a potted plant next to a wooden armchair", "a cup on top of the table"
+            places = [c for c in noun.children if c.i > noun.i]
+            places += [c for c in verb.children if c.i == after_noun]  # hung on the verb
+            objects = [o for o in map(_place_object, places) if o is not None][:1]
         if not objects or objects[0].tag_ not in _NOUN_TAGS:
             return False
         kept = objects[0]
@@ -384,15 +411,15 @@ class _Planner:
         ):
             return False
         start = noun.left_edge.idx
-        self.ops.append(
-            _Op(
-                start,
-                k_start,
-                "",
-                self._reason(reason + " (its 'with' object stays)", start, k_start),
-                "delete",
-            )
-        )
+        joint = self.text[_span_chars(noun)[1] if withs else noun.idx + len(noun.text) : k_start].split()
+        why = f" (its '{' '.join(joint[:1] if withs else joint)}' object stays)"
+        self.ops.append(_Op(start, k_start, "", self._reason(reason + why, start, k_start), "delete"))
+        first = self.doc[kept.left_edge.i]
+        if first.lower_ == "the" and verb.lower_ in _BE:  # "there is [the ->] a table"
+            plural = kept.tag_ in ("NNS", "NNPS")
+            after = "" if plural else grammar.article_for(self.doc[first.i + 1].text)
+            end = first.idx + len(first.text) + (len(first.whitespace_) if plural else 0)
+            self.ops.append(_Op(first.idx, end, after, "article after 'there is'", "replace"))
         n_end = _span_chars(noun)[1]
         if n_end > k_end:  # the absent object's own modifiers after the "with" phrase
             self.ops.append(_Op(k_end, n_end, "", self._reason(reason, k_end, n_end), "delete"))
@@ -490,6 +517,8 @@ class _Planner:
                 return ("unit", node)
             if dep == "xcomp" and _is_purpose(node):
                 return ("unit", node)
+            if dep == "dobj" and node.head.lower_ in _OBJECT_OPTIONAL_VERBS:
+                return ("unit", node)
             node = node.head
         return ("sentence", node)
 
@@ -555,9 +584,13 @@ class _Planner:
                             _Op(shared.idx, shared.idx + len(shared.text), article, "article", "delete")
                         )
             ops.append(_Op(start, spans[keep[0]][0], "", reason, "delete"))
-        # trailing removed items
+        # trailing removed items; what the last one's trailing phrase says of the group stays
         if keep[-1] < len(items) - 1:
-            ops.append(_Op(spans[keep[-1]][1], spans[-1][1], "", reason, "delete", keep_comma=True))
+            end = spans[-1][1]
+            tail = _shared_tail(items[-1], [items[k] for k in keep])
+            if tail is not None and not any(t.i in self.removed_heads for t in tail.subtree):
+                end = min(end, self.end_of(self.doc[tail.left_edge.i - 1]))
+            ops.append(_Op(spans[keep[-1]][1], end, "", reason, "delete", keep_comma=True))
         if len(keep) == 1:
             # words for the whole group: "both the dog and the cat", "a bench and a can, both near"
             group = [preconj] if preconj is not None and keep[0] == 0 else []
@@ -915,8 +948,8 @@ def _own_span(item: Any, items: list[Any]) -> tuple[int, int]:
         and not (t.is_punct and t.head.i == item.i and t.i > item.i and first_other is not None and t.i < first_other
                  and _only_punct_until(t, first_other))
     ]  # fmt: skip
-    while tokens and (tokens[-1].is_punct or tokens[-1].is_space):
-        tokens.pop()
+    while tokens and (tokens[-1].is_punct or tokens[-1].is_space or tokens[-1].dep_ == "cc"):
+        tokens.pop()  # a conjunction hung inside it ("a girl with a kite [and] a dog")
     while tokens and (tokens[0].is_punct or tokens[0].is_space):
         tokens.pop(0)
     if not tokens:
@@ -976,6 +1009,81 @@ def _conjunction(items: list[Any]) -> str:
         return "and"
     last = max(ccs, key=lambda t: t.i)
     return " ".join(t.text for t in last.subtree)
+
+
+def _loose_item(noun: Any) -> tuple[int, int] | None:
+    """The characters of ``noun``'s phrase and the "and"/"or" that joins it to the noun before it
+    (or after it), judged from the words alone, for lists the parser did not see ("a skier with
+    skis and a backpack stands", parsed with two subjects); ``None`` when it is not so joined."""
+    doc = noun.doc
+    if noun.tag_ not in _NOUN_TAGS or any(c.i > noun.i for c in noun.children):
+        return None
+    first = noun.i
+    while first > 0 and doc[first - 1].head.i == noun.i and doc[first - 1].dep_ in _NOUN_MODIFIER_DEPS:
+        first -= 1
+    end = noun.idx + len(noun.text)
+    joint = first - 1
+    if joint >= 1 and doc[joint].lower_ in ("and", "or"):
+        before = joint - 1 - (doc[joint - 1].text == ",")
+        if before >= 0 and doc[before].tag_ in _NOUN_TAGS:
+            return doc[before].idx + len(doc[before].text), end
+    after = noun.i + 1
+    joins_next = after + 1 < len(doc) and doc[after].lower_ in ("and", "or")
+    if joins_next and doc[after + 1].dep_ in _NOUN_MODIFIER_DEPS:
+        if first > 0 and doc[first - 1].dep_ == "prep":
+            return doc[first].idx, doc[after + 1].idx
+    return None
+
+
+def _place_phrases(noun: Any) -> list[Any]:
+    """The place phrases after ``noun`` that modify it ("a dog [on a bed]")."""
+    return [c for c in noun.children if c.i > noun.i and _place_object(c) is not None]
+
+
+def _shared_tail(last: Any, kept: list[Any]) -> Any | None:
+    """The phrase after the last conjunct ``last`` that the parser hung on it but that speaks of the
+    whole group ("a cat and a dog [sleeping on the couch]", "two cats and a dog [on a bed]"): its
+    first participle clause or place phrase, when no kept conjunct has a phrase after it of its own."""
+    if last.tag_ not in _NOUN_TAGS:
+        return None
+    for item in kept:
+        if any(c.i > item.i and c.dep_ in ("acl", "relcl", "prep") for c in item.children):
+            return None
+    tails = [
+        c for c in last.children
+        if c.i > last.i and (c.dep_ == "acl" and c.tag_ in ("VBG", "VBN") or c in _place_phrases(last))
+    ]  # fmt: skip
+    return min(tails, key=lambda t: t.i) if tails else None
+
+
+def _place_tail(unit: Any, noun: Any) -> Any | None:
+    """A place phrase after ``noun`` at the end of ``unit`` (a phrase of a verb that goes with the
+    noun) that says where the verb's subject is: "is parked next to a meter [on a quiet street]"."""
+    if not unit.head.tag_.startswith("VB") or noun.tag_ not in _NOUN_TAGS:
+        return None
+    places = _place_phrases(noun)
+    if not places or max(t.i for t in unit.subtree) != max(t.i for t in places[-1].subtree):
+        return None
+    return places[0]
+
+
+def _place_object(modifier: Any) -> Any | None:
+    """The object of a place phrase modifying a noun: "on the table", "next to a chair", "on top of
+    the table", "to the left of the sofa" -> the table, the chair, the table, the sofa."""
+    prep = modifier
+    if modifier.dep_ in ("advmod", "amod") and modifier.lower_ in ("next", "close"):
+        prep = next((c for c in modifier.children if c.dep_ == "prep" and c.lower_ == "to"), None)
+    if prep is None or prep.dep_ != "prep" or prep.lower_ not in _PLACE_PREPOSITIONS | {"to"}:
+        return None
+    obj = next((c for c in prep.children if c.dep_ == "pobj"), None)
+    if prep.lower_ == "to" and modifier is prep and (obj is None or obj.lower_ not in _RELATIONAL_NOUNS):
+        return None  # "to a friend": no place; "to the left of" is one
+    while obj is not None and obj.lower_ in _RELATIONAL_NOUNS:  # "the left of the sofa": the sofa
+        of = next((c for c in obj.children if c.dep_ == "prep" and c.lower_ == "of"), None)
+        if of is None:
+            break  # "at the corner"
+        obj = next((c for c in of.children if c.dep_ == "pobj"), None)
+    return obj if obj is not None and obj.tag_ in _NOUN_TAGS else None
 
 
 def _preposition_top(pobj: Any) -> Any:

@@ -127,13 +127,12 @@ class Woodpecker:
         from halluguard.correctors.yesno import check_yes_no
 
         threshold = {} if self.options.threshold is None else {"threshold": self.options.threshold}
-        if answer.question:
-            flipped, claim = check_yes_no(answer.question, answer.text, detections, self.vocabulary, **threshold)
-            if claim is not None:
-                if flipped is None:
-                    return Correction(answer.text, [claim], [])
-                edit = Edit(0, len(answer.text), answer.text, flipped, f"yes/no answer about {claim.label}: {claim.verdict}")
-                return Correction(flipped, [claim], [edit])
+        flipped, claim = check_yes_no(answer.question, answer.text, detections, self.vocabulary, **threshold)
+        if claim is not None:  # a yes/no answer, with its question or without
+            if flipped is None:
+                return Correction(answer.text, [claim], [])
+            reason = f"yes/no answer about {claim.label}: {claim.verdict}"
+            return Correction(flipped, [claim], [Edit(0, len(answer.text), answer.text, flipped, reason)])
         verify(claims, detections, image, **threshold)
         if self.options.mode == "lure":
             from halluguard.correctors.lure import suspicion

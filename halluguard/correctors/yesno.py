@@ -65,6 +65,32 @@ _QUESTION_PATTERNS = [
     re.compile(rf"^(?:is|are)\s+(?:a|an|any|some|the)\s+(?P<noun>.+?)\s+{_PLACE}\s*$", re.I),
 ]
 _LEADING = re.compile(r"^(?P<pre>\s*)(?P<word>yes|yeah|yep|no|nope)\b", re.I)
+#: a yes/no that answers something (followed by punctuation: not the determiner of "No people are ...")
+_ANSWERING = re.compile(r"^\s*(?:yes|yeah|yep|no|nope)\s*[,.!;:]\s*", re.I)
+#: statements of existence after a leading yes/no, when the question is not given
+_STATEMENT_PATTERNS = [
+    re.compile(
+        rf"^there\s+(?:is|are|'s)\s+(?:not\s+|no\s+)?(?:any\s+)?{_DET}(?P<noun>.+?)"
+        rf"(?:\s+{_PLACE}|\s+(?:visible|present|shown|here))?\s*$",
+        re.I,
+    ),
+    re.compile(
+        rf"^(?:i\s+)?(?:can\s+|cannot\s+|can't\s+|can\s+not\s+|do\s+not\s+|don't\s+)?see\s+(?:no\s+|any\s+)?"
+        rf"{_DET}(?P<noun>.+?)(?:\s+{_PLACE})?\s*$",
+        re.I,
+    ),
+    re.compile(
+        rf"^(?:the|this)\s+(?:image|picture|photo|photograph|scene)\s+(?:does\s+not\s+|doesn't\s+)?"
+        rf"(?:contains?|shows?|has|have|includes?|features?|depicts?)\s+(?:no\s+|any\s+)?{_DET}"
+        rf"(?P<noun>.+?)\s*$",
+        re.I,
+    ),
+    re.compile(
+        rf"^(?:a|an|the|some)\s+(?P<noun>.+?)\s+(?:is|are)\s+(?:not\s+)?(?:present|visible)"
+        rf"(?:\s+{_PLACE})?\s*$",
+        re.I,
+    ),
+]
 _SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)\s*")
 _PRONOUN_START = re.compile(r"^\s*(?:it|its|it's|they|their|he|she|his|her|this|these|those)\b", re.I)
 
@@ -206,6 +232,30 @@ def question_object(question: str) -> str | None:
     return None
 
 
+def statement_object(answer: str) -> str | None:
+    """The noun phrase an answer's leading yes/no is about, read from the statement after it, for
+    answers stored without their question; ``None`` when it does not start with a yes/no and an
+    existence statement.
+
+    >>> statement_object("Yes, there is a dog in the image."), statement_object("No, I can't see any cats.")
+    ('dog', 'cats')
+    >>> statement_object("No people are visible."), statement_object("Yes."), statement_object("A dog.")
+    (None, None, None)
+    """
+    match = _ANSWERING.match(answer)
+    if match is None:
+        return None
+    first = _SENTENCE.match(answer[match.end() :])
+    text = first.group(0).strip().rstrip(".!").strip() if first else ""
+    for pattern in _STATEMENT_PATTERNS:
+        found = pattern.match(text)
+        if found:
+            noun = found.group("noun").strip(" ,")
+            if noun and len(noun.split()) <= 4 and not re.search(r"\b(?:or|and)\b|,", noun):
+                return noun
+    return None
+
+
 def answer_polarity(answer: str) -> tuple[str | None, int, int]:
     """``("yes" | "no" | None, start, end)``: what the answer says, and where (the yes/no word, or
     the whole first sentence when the answer has no leading yes/no).
@@ -342,15 +392,17 @@ def check_yes_no(
     min_score: float = DEFAULT_MIN_SCORE,
 ) -> tuple[str | None, Claim | None]:
     """``(new_answer or None, claim or None)`` for one question/answer pair (see the module doc).
+    Without a question, an answer that starts with a yes/no and a statement of existence ("Yes,
+    there is a dog in the image.") is checked as the answer to that statement's question.
 
     ``vocabulary`` maps a noun to a detector label: any callable ``label_of(noun) -> str | None``,
     a dict, or an object with a ``label_of`` method. Returns ``(None, None)`` when the question is
     not an existence question about an object the vocabulary names, or the answer says neither yes
     nor no; ``(None, claim)`` when the answer stands (or the detector cannot tell).
     """
-    if not question or not answer:
+    if not answer:
         return None, None
-    noun = question_object(question)
+    noun = question_object(question) if question else statement_object(answer)
     if noun is None:
         return None, None
     label = label_for(noun, _label_function(vocabulary))
@@ -373,4 +425,6 @@ def check_yes_no(
     return rewrite_answer(answer, "no" if polarity == "yes" else "yes", noun), claim
 
 
-__all__ = ["answer_polarity", "check_yes_no", "label_for", "question_object", "rewrite_answer"]
+__all__ = [
+    "answer_polarity", "check_yes_no", "label_for", "question_object", "rewrite_answer", "statement_object",
+]

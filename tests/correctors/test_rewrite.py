@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -335,7 +336,28 @@ def test_rewrite_cases(text, verdicts, expected, vocab, nlp) -> None:
 
 
 def test_there_are_enough_cases() -> None:
-    assert len(CASES) >= 40
+    assert len(CASES) >= 40 and len(CAREFUL) >= 40
+
+
+#: ``(text, absent claim text, expected)`` from ``careful_edits.txt``
+CAREFUL = [
+    tuple(part.strip() for part in line.split(" || "))
+    for line in (Path(__file__).parent / "careful_edits.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+]
+
+
+@pytest.mark.parametrize(
+    "text,absent,expected", CAREFUL, ids=[f"{i:02d}-{c[0][:30]}" for i, c in enumerate(CAREFUL)]
+)
+def test_careful_edits(text, absent, expected, vocab, nlp) -> None:
+    """The hallucinated object goes; what the sentence says about the rest stays."""
+    claims = claims_with(text, {f"object:{absent}": (C, {})}, vocab, nlp)
+    corrected, edits = rewrite(text, claims, nlp=nlp)
+    assert corrected == expected
+    check_edits(text, corrected, edits)
+    kept = {c.text for c in claims if c.kind == "object" and c.text != absent}
+    assert all(word in corrected for word in kept)  # no supported object lost as collateral
 
 
 def test_grounding_appends_boxes_to_the_first_supported_mention(vocab, nlp) -> None:
@@ -389,8 +411,8 @@ def test_suspicion_threshold_acts_on_unverifiable_suspicious_claims(vocab, nlp) 
     logprobs = [{"token": w, "logprob": -3.0 if w == "dog" else -0.05} for w in re.findall(r"\w+|\.", text)]
     corrected, edits = lure_rewrite(text, claims, logprobs=logprobs, policy="remove")
     assert [c.text for c in claims if c.kind == "object" and c.suspicion >= 0.5] == ["dog"]
-    assert corrected == "There is a cat on the sofa."
-    assert "suspicious: dog" in edits[0].reason and "also removes: bench" in edits[0].reason
+    assert corrected == "There is a cat on the sofa and there is a bench."  # the supported bench stays
+    assert "suspicious: dog" in edits[0].reason and "also removes" not in edits[0].reason
     hedged, _ = lure_rewrite(text, claims, logprobs=logprobs, policy="hedge")
     assert hedged == "There is a cat on the sofa and there may be a dog next to a bench."
     with pytest.raises(ValueError, match="unverifiable must be one of"):
