@@ -62,7 +62,10 @@ BAND = (6, 16, 32)
 
 
 def top_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """The entropy of the softmax over each row's top ``TOP_K`` logits, over ``log TOP_K``, in [0, 1]."""
+    """The entropy of the softmax over each row's top ``TOP_K`` logits, over ``log TOP_K``, in [0, 1].
+
+    A probability that underflows to 0 adds 0 (the reference's ``p * log(p)`` gives NaN there, which
+    never exceeds the threshold)."""
     top = logits.float().topk(min(TOP_K, logits.shape[-1]), dim=-1).values
     p = torch.softmax(top, dim=-1)
     return (-torch.special.xlogy(p, p).sum(-1) / math.log(TOP_K)).clamp(0.0, 1.0)
@@ -171,7 +174,7 @@ class Retracing:
 
                 raise GuardError(f"MemVR: a forward of {hidden.shape[0]} rows in a call of {rows}")
             self.real = None
-        self.undecided, self.watching, self.pending = self.visual, self.any_visual, {}
+        self.undecided, self.watching, self.pending = self.visual.to(hidden.device), self.any_visual, {}
 
     def watch(self, index: int):
         """Block ``index``'s hook: the rows uncertain here (and undecided) are retraced in the next block."""
@@ -181,7 +184,8 @@ class Retracing:
                 return
             hidden = output[0] if isinstance(output, tuple) else output
             logits = self.stack.exit_logits(hidden[:, -1], norm=True)
-            fire = self.undecided & (top_entropy(logits) > self.method.entropy_threshold)
+            uncertain = top_entropy(logits).to(self.undecided.device) > self.method.entropy_threshold
+            fire = self.undecided & uncertain
             self.undecided = self.undecided & ~fire
             fired, self.watching = torch.stack([fire.any(), self.undecided.any()]).tolist()
             if fired:
