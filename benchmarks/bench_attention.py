@@ -9,11 +9,16 @@ reference), so those blocks run eager-style attention instead of SDPA; its image
 second branch, VDD's (fused into the main forward when sequential, stacked below it when batched).
 Rows: plain greedy decoding; ``pai attention`` (``gamma=1``: the edit alone); ``pai`` (the defaults:
 edit and guidance); ``vdd`` (the same branch without the edit) and plain at twice the rows, the
-branch's floor; ``vaf`` (its defaults: one edited block of the 6 here, as 9-14 of 32). Per decoded token
-(decode steps only, as in ``bench_decoders``), batches of 1 and 4.
+branch's floor; ``vaf`` (its defaults: one edited block of the 6 here, as 9-14 of 32); ``only`` (its
+defaults: block 0 intervened) and ``floor only``, plain decoding plus what its second logits need at the
+least, one row per step through the last block's FFN, the final norm and the LM head (768 x 32064 here,
+about a third of a step's weights), computed and dropped: the LM-head floor of ``bench_readout``. Per
+decoded token (decode steps only, as in ``bench_decoders``), batches of 1 and 4.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import decode_timing
 import pytest
@@ -22,12 +27,36 @@ import transformers
 from bench_decoders import NEW_TOKENS, build_model, make_inputs
 
 import halluguard
+from halluguard.decoders.readout import TextStack
 
 ROUNDS = 3
 #: the target for the edit alone (no second branch): at most this many times plain
 EDIT_TARGET = 1.10
-NAMES = ["plain", "pai attention", "pai", "vdd", "plain 2x rows", "vaf"]
+NAMES = ["plain", "pai attention", "pai", "vdd", "plain 2x rows", "vaf", "only", "floor only"]
 RESULTS: dict[tuple[str, int, int], float] = {}
+
+
+@contextmanager
+def lm_head_row(model):
+    """Plain decoding plus ONLY's least extra work: the last block's FFN, the final norm and the LM head on
+    one row per step (the newest position), computed and dropped."""
+    stack = TextStack.of(model)
+    last, kept = stack.blocks[-1], {}
+
+    def keep(module, args, kwargs):
+        kept["hidden"] = (args[0] if args else kwargs["hidden_states"])[:, -1:]
+
+    def exit_row(module, args, output):
+        hidden = kept["hidden"]
+        hidden = hidden + last.mlp(last.post_attention_layernorm(hidden))
+        stack.exit_logits(stack.final_norm(hidden)[:, 0], norm=False)
+
+    handles = [last.register_forward_pre_hook(keep, with_kwargs=True), model.register_forward_hook(exit_row)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def run_fn(model, name: str, batch: int, new_tokens: int):
@@ -36,6 +65,13 @@ def run_fn(model, name: str, batch: int, new_tokens: int):
     kwargs = dict(max_new_tokens=new_tokens, do_sample=False)
     if name.startswith("plain"):
         return lambda: model.generate(**inputs, **kwargs)
+    if name == "floor only":
+
+        def floor():
+            with torch.no_grad(), lm_head_row(model):
+                return model.generate(**inputs, **kwargs)
+
+        return floor
     params = {"pai attention": dict(gamma=1.0)}.get(name, {})
     runner = halluguard.guard(model, name.split(" ")[0], **params)
     return lambda: runner.generate(**inputs, **kwargs)
@@ -75,11 +111,13 @@ def test_generate(benchmark, model, name, batch, new_tokens):
 
 def test_summary_and_cost(benchmark, model):
     """The edits alone (PAI's, VAF) cost at most ``EDIT_TARGET`` times plain per token; PAI with its
-    guidance at most ``EDIT_TARGET`` times its branch's floor (plain at twice the rows)."""
+    guidance at most ``EDIT_TARGET`` times its branch's floor (plain at twice the rows); ONLY at most
+    ``EDIT_TARGET`` times its LM-head floor."""
     if len(RESULTS) < 4 * len(NAMES):
         pytest.skip("run the whole module to get the summary")
     checks = [(name, "plain", batch) for name in ("pai attention", "vaf") for batch in (1, 4)]
     checks += [("pai", "plain 2x rows", batch) for batch in (1, 4)]
+    checks += [("only", "floor only", batch) for batch in (1, 4)]
     for name, base, batch in checks:
         for _ in range(3):  # (a second, third and fourth look: this host drifts by 10 % within minutes)
             if step_cost(name, batch) <= EDIT_TARGET * step_cost(base, batch):
