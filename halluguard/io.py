@@ -28,7 +28,8 @@ from typing import Any, BinaryIO, Iterator
 
 from halluguard.records import Answer, RecordError
 
-TEXT_FIELD_FALLBACKS = ("answer", "caption", "text")
+#: where an answer's text is looked for, in order, when no field is named (by ``fix`` and by ``eval``)
+TEXT_FIELDS = ("answer", "caption", "text", "response")
 CHECKPOINT_VERSION = 1
 
 
@@ -112,7 +113,7 @@ def answer_from_record(
     if text_field is not None:
         candidates: tuple[str, ...] = (text_field,)
     else:
-        candidates = TEXT_FIELD_FALLBACKS
+        candidates = TEXT_FIELDS
     field = next((name for name in candidates if name in record), None)
     if field is None:
         wanted = " or ".join(repr(c) for c in candidates)

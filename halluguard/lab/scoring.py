@@ -34,7 +34,7 @@ _TOKEN = re.compile(r"[a-z]+|[^\sa-z]")
 
 
 @dataclass(frozen=True)
-class Mention:
+class KindMention:
     """One object phrase: ``kind`` with the words before it (``count`` 1 for "a"/"an")."""
 
     kind: str
@@ -44,19 +44,19 @@ class Mention:
     word: str
 
 
-def mentions(caption: str) -> list[Mention]:
+def mentions(caption: str) -> list[KindMention]:
     """The kind mentions of a caption, in order.
 
     >>> [(m.kind, m.count, m.colour, m.small) for m in mentions("there are two red circles and a small star.")]
     [('circle', 2, 'red', False), ('star', 1, None, True)]
     """
-    out: list[Mention] = []
+    out: list[KindMention] = []
     count: int | None = None
     colour: str | None = None
     small = False
     for token in _TOKEN.findall(caption.lower()):
         if token in _SINGULAR:
-            out.append(Mention(_SINGULAR[token], count, colour, small, token))
+            out.append(KindMention(_SINGULAR[token], count, colour, small, token))
             count, colour, small = None, None, False
         elif token in ("a", "an", "one"):
             count = 1

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TEXT_FIELDS = ("answer", "caption", "text", "response")
+from halluguard.io import TEXT_FIELDS
 
 
 class UsageError(ValueError):
