@@ -16,6 +16,7 @@ send back finished output lines; the output is byte-identical to one process.
 from __future__ import annotations
 
 import itertools
+import sys
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
@@ -229,6 +230,25 @@ def parallel_by_default(corrector: Corrector) -> bool:
 _IN_MEMORY_DETECTORS = frozenset({"AnnotationDetector", "NoDetector"})
 
 
+def prepare_text_worker() -> None:
+    """Import spaCy in a worker that runs only the text stages, without thinc importing torch.
+
+    thinc imports torch whenever it is installed, only to offer it as a backend; the tagger and
+    parser of the ``en_core_web_*`` pipelines never use it, and it costs seconds and about 550 MB
+    per process. Only worker processes do this (thinc then works without torch there); a later
+    ``import torch`` in the worker still works.
+    """
+    if any(name in sys.modules for name in ("thinc", "torch", "spacy")):
+        return
+    sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError
+    try:
+        import spacy  # noqa: F401
+    except ImportError:
+        pass  # the corrector says what to install when it needs spaCy
+    finally:
+        del sys.modules["torch"]
+
+
 def _chunks(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[Chunk]:
     iterator = iter(lines)
     while chunk := list(itertools.islice(iterator, size)):
@@ -250,7 +270,8 @@ def _run(work: ChunkWork, chunks: Iterator[Chunk], workers: int) -> Iterator[tup
             sent.append(chunk)
             yield chunk
 
-    with OrderedPool(work, workers) as pool:
+    light = prepare_text_worker if parallel_by_default(work.corrector) else None
+    with OrderedPool(work, workers, initializer=light) as pool:
         for outcomes in pool.map(keep(chunks)):
             yield sent.popleft(), outcomes
 

@@ -13,7 +13,8 @@ rewriter produces :class:`Edit` s. Everything converts to plain JSON with ``to_j
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import copy
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,7 +45,8 @@ class Detection:
     box: tuple[float, float, float, float]
 
     def to_json(self) -> dict[str, Any]:
-        return {"label": self.label, "score": round(float(self.score), 4), "box": [round(float(v), 1) for v in self.box]}
+        return {"label": self.label, "score": round(float(self.score), 4),
+                "box": [round(float(v), 1) for v in self.box]}
 
 
 @dataclass
@@ -91,7 +93,30 @@ class Claim:
     suspicion: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None and v != {} or k in ("verdict", "evidence")}
+        """The fields as JSON values: ``None`` and empty ones left out, ``verdict`` and ``evidence`` always
+        (what :func:`dataclasses.asdict` gives, without its deep copy of every value)."""
+        out = {}
+        for name in _CLAIM_FIELDS:
+            value = getattr(self, name)
+            if value is not None and value != {} or name in ("verdict", "evidence"):
+                out[name] = plain(value)
+        return out
+
+
+_CLAIM_FIELDS = tuple(f.name for f in fields(Claim))
+
+
+def plain(value: Any) -> Any:
+    """``value`` with dataclasses turned into dicts, recursively, as :func:`dataclasses.asdict` does."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        return type(value)(plain(v) for v in value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return copy.deepcopy(value)
 
 
 @dataclass

@@ -7,6 +7,7 @@ detector are inherited, not pickled), else spawned (then ``work`` must pickle).
 
 - order: results come back in the order of the chunks, whatever order the workers finish in;
 - memory: at most ``in_flight`` chunks are queued or held, so memory does not grow with the input;
+- ``initializer()`` runs once in each worker before its first item;
 - errors: an exception in ``work`` is raised in the caller with the worker's traceback as a note;
   a worker that dies (killed, out of memory) raises :class:`WorkerDied`; either way, and on
   Ctrl-C, the workers are stopped before the exception leaves the ``with`` block.
@@ -54,10 +55,12 @@ def default_workers() -> int:
 class OrderedPool(Generic[T, R]):
     """``workers`` processes applying ``work`` to items; :meth:`map` yields the results in order."""
 
-    def __init__(self, work: Callable[[T], R], workers: int, in_flight: int | None = None):
+    def __init__(self, work: Callable[[T], R], workers: int, in_flight: int | None = None,
+                 initializer: Callable[[], None] | None = None):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.work = work
+        self.initializer = initializer
         self.workers = workers
         self.in_flight = max(in_flight or 2 * workers, workers)
         methods = multiprocessing.get_all_start_methods()
@@ -70,8 +73,8 @@ class OrderedPool(Generic[T, R]):
         self._tasks = self._context.Queue()
         self._results = self._context.Queue()
         for _ in range(self.workers):
-            process = self._context.Process(target=_serve, args=(self.work, self._tasks, self._results),
-                                            daemon=True)
+            process = self._context.Process(target=_serve, daemon=True,
+                                            args=(self.work, self._tasks, self._results, self.initializer))
             process.start()
             self._processes.append(process)
         return self
@@ -141,9 +144,12 @@ class OrderedPool(Generic[T, R]):
 _END = object()
 
 
-def _serve(work: Callable[[Any], Any], tasks: Any, results: Any) -> None:
+def _serve(work: Callable[[Any], Any], tasks: Any, results: Any,
+           initializer: Callable[[], None] | None) -> None:
     """A worker's loop: ``work`` each task until the ``None`` sentinel; report the first error and stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    if initializer is not None:
+        initializer()
     while True:
         task = tasks.get()
         if task is None:

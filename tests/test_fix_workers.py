@@ -152,3 +152,36 @@ def test_the_real_corrector_gives_the_same_bytes_with_two_workers(coco500, tmp_p
     two = fix(source, tmp_path / "two.jsonl", detector=detector, options=options, chunk_size=32, workers=2)
     assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
     assert one.written == two.written == 240 and one.errors == two.errors == 1 and two.corrected > 50
+
+
+def test_the_vocabulary_is_part_of_the_resume_fingerprint(tmp_path) -> None:
+    from halluguard.correctors.vocabulary import Vocabulary
+    from halluguard.io import ResumeMismatch
+    from halluguard.pipeline import run_options
+
+    words = tmp_path / "words.json"
+    words.write_text(json.dumps({"circle": ["ring"]}))
+    default = run_options("annotations:x.json", {}, None, None)
+    own = run_options("annotations:x.json", {"vocabulary": str(words)}, None, None)
+    assert default["vocabulary_sha1"] == Vocabulary.default().digest() != own["vocabulary_sha1"]
+    words.write_text(json.dumps({"circle": ["ring", "disc"]}))  # same file name, other words
+    assert run_options("annotations:x.json", {"vocabulary": str(words)}, None, None) != own
+    assert "vocabulary_sha1" not in run_options("none", {}, None, None)  # nothing is parsed
+
+    source = _input(tmp_path / "in.jsonl", 300)
+    first, second = Tagging(crash=200), Tagging()
+    first.vocabulary = Vocabulary.default()
+    second.vocabulary = Vocabulary.empty().extend({"circle": ["ring"]})
+    with pytest.raises(RuntimeError):
+        fix(source, tmp_path / "out.jsonl", corrector=first, chunk_size=64, workers=2)
+    with pytest.raises(ResumeMismatch):
+        fix(source, tmp_path / "out.jsonl", corrector=second, chunk_size=64, workers=2, resume=True)
+
+
+def test_a_text_worker_loads_spacy_without_torch() -> None:
+    pytest.importorskip("spacy")
+    code = ("import sys; from halluguard.pipeline import prepare_text_worker; prepare_text_worker(); "
+            "import thinc.compat; print('torch' in sys.modules, thinc.compat.has_torch); "
+            "import importlib.util as u; print(u.find_spec('torch') is None or bool(__import__('torch')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False", "True"]  # and torch still imports afterwards
