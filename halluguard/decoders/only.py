@@ -3,35 +3,42 @@
 One forward per step gives two sets of next-token logits: the model's own ``l``, and textually
 enhanced ones ``l_te`` built from one block's attention, intervened, sent through the last block's
 FFN half and the LM head. Their agreement chooses how they are combined. Per row and step, with the
-newest token as the query (reference: ``transformers/src/transformers/models/llama/modeling_llama.py``
-of the repository, ``LlamaAttention.forward`` L430-465, ``LlamaDecoderLayer.forward`` L590-596,
-``LlamaModel.forward`` L812-850; ``experiments/llava/model/language_model/llava_llama.py`` L97-100;
-``only_utils/only_sample.py`` L136-186):
+newest token as the query (reference: the repository's ``transformers/src/transformers/models/llama/
+modeling_llama.py``, ``LlamaAttention.forward``'s branch ``last_layer == 'get hidden states'``,
+``LlamaDecoderLayer.forward``'s ``last_layer == 'last layer'``, ``LlamaModel.forward``'s ``idx ==
+enhance_layer_index`` and ``idx == 31``; ``experiments/llava/model/language_model/llava_llama.py``'s
+``forward``; ``only_utils/only_sample.py``'s ``elif use_only:``; quoted below where it matters):
 
 1. In block ``enhance_layer_index``, take each head's attention weights ``a`` (after the softmax) and
    split the keys in two groups: the text (every seen key outside the image, but the first, the
    sequence's start token) and the image (the family's image block). In each group, weights above
-   the group's ``mean + std`` (unbiased) are set to 0 (L440-448). With ``p`` the group's remaining
+   the group's ``mean + std`` (unbiased) are set to 0 (``torch.where(attn_weights_text >
+   attn_weights_text.mean(-1, keepdim=True) + attn_weights_text.std(-1, keepdim=True), 0, ...)``, the
+   text being ``[1:35]`` and ``[35+576:]``, the image ``[35:35+576]``). With ``p`` the group's remaining
    weights normalised to sum 1, ``H = -sum p log(p + 1e-6)``; the head's text-to-visual entropy ratio
-   is ``TVER = H_text / H_image`` (L449-455; an empty group's ``nan`` entropy counts as 0 for text and
-   ``inf`` for the image, as there). Heads with ``TVER < mean(TVER)`` over the heads are zeroed (L460-462);
+   is ``TVER = H_text / H_image`` (``ratio = entropy_text.sum(-1) / entropy_img.sum(-1)``; a ``nan``
+   entropy counts as 0 for text and ``inf`` for the image, as its ``nan_to_num``). Heads with
+   ``TVER < mean(TVER)`` over the heads are zeroed (``removed_heads = torch.where(ratio < ratio.mean())``);
    the rest keep their outlier-free weights (not renormalised; the start token's weight is kept).
    ``o = W_o (a' V)``: the block's output projection of the intervened heads.
 2. In the last block, ``x = 0.2 h + norm_in(o)`` with ``h`` the last block's input, and
-   ``h_te = x + FFN(norm_post(x))`` (L590-596: the block's own norms and FFN, on this row only; a block
-   with sandwich norms (Gemma 2) runs its FFN half as it runs it).
+   ``h_te = x + FFN(norm_post(x))`` (``hidden_states_cd = 0.2 * residual + hidden_states_cd`` after
+   ``self.input_layernorm``; the block's own norms and FFN, on this row only; a block with sandwich
+   norms (Gemma 2) runs its FFN half as it runs it).
 3. ``l_te = lm_head(norm(h_te) + 0.5 norm(h_N))``, ``h_N`` the main path's last hidden state
-   (``llava_llama.py`` L97-100).
+   (``llava_llama.py``: ``hidden_states_cd = hidden_states_cd + 0.5 * outputs[0]``, both after the norm).
 4. ``d = sum |softmax(l) - softmax(l_te)|`` (the L1 distance, as there, in ``[0, 2]``). If ``d < js_gamma``
    the two agree and are fused, ``l + alpha_pos l_te``; otherwise they are contrasted,
    ``(1 + alpha_neg) l - alpha_neg l_te``. Tokens with ``l < max l + log beta`` get ``-inf``
-   (``only_sample.py`` L139-186). ``generate``'s processors and search then act on the result, as the
+   (``only_sample.py``: ``tvd = torch.sum(torch.abs(softmax(l) - softmax(l_cd)))``, ``if tvd < js_gamma``,
+   ``cutoff = log(ritual_beta) + max``). ``generate``'s processors and search then act on the result, as the
    reference applies its processors after the combination.
 
-The main path (its cache, its blocks, its attention kernels) is left exactly as plain ``generate`` runs
-it; only block ``enhance_layer_index`` computes one more attention row (eager-style, float32) beside its
-own kernel. The second logits cost one row through the last block's FFN and the LM head per step, the
-LM-head floor of the read-out methods (``readout.py``); no second forward, no second cache.
+The main path (its cache, its blocks, its attention kernels) is left exactly as plain ``generate`` runs it;
+only block ``enhance_layer_index`` computes one more attention row (eager-style, float32) beside its own
+kernel (the reference computes it in the model's half precision). The second logits cost one row through the
+last block's FFN and the LM head per step, the LM-head floor of the read-out methods (``readout.py``); no
+second forward, no second cache.
 
 Defaults: the reference's CHAIR script (``eval_bench/scripts/chair_eval.sh``: ``ritual_alpha_pos=3.0
 ritual_alpha_neg=1.0 ritual_beta=0.1 js_gamma=0.25 enhance_layer_index=0``; its POPE script uses
@@ -39,7 +46,8 @@ ritual_alpha_neg=1.0 ritual_beta=0.1 js_gamma=0.25 enhance_layer_index=0``; its 
 LLaVA-1.5's 32 is block 0 of any depth; the reference's last block (``idx == 31``) is the model's last,
 its 35 system-prompt and 576 image columns come from the family's image block and the attention mask.
 ``alpha_pos=0, alpha_neg=0`` is exactly plain ``generate`` (nothing is installed; as VCD at ``alpha=0``,
-the plausibility cut goes with it). Differences from the reference, where it has no answer: the
+the plausibility cut goes with it); ``js_gamma > 2`` (above the largest distance) always fuses, and
+``js_gamma=0`` always contrasts. Differences from the reference, where it has no answer: the
 heads are chosen and the distance measured per row (the reference pools a batch: it ran batch 1), and
 padding is not a text key (so a prompt decodes the same alone and in a left-padded batch).
 
@@ -63,11 +71,11 @@ from . import compat
 from .attention import additive_mask, check_plain, expanded_rows, layer_attention, raw_logits
 from .readout import TextStack
 
-#: ``LlamaDecoderLayer.forward`` L592: ``hidden_states_cd = 0.2 * residual + hidden_states_cd``
+#: ``LlamaDecoderLayer.forward``: ``hidden_states_cd = 0.2 * residual + hidden_states_cd``
 RESIDUAL_SHARE = 0.2
-#: ``llava_llama.py`` L98: ``hidden_states_cd = hidden_states_cd + 0.5 * outputs[0]``
+#: ``llava_llama.py``: ``hidden_states_cd = hidden_states_cd + 0.5 * outputs[0]``
 MAIN_SHARE = 0.5
-#: ``LlamaAttention.forward`` L451-452: ``log(p + 1e-6)``
+#: ``LlamaAttention.forward``: ``torch.log(attn_weights_text_norm + 1e-6)``
 EPSILON = 1e-6
 
 
