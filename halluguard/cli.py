@@ -87,9 +87,10 @@ def fix_command(
     text_field: Optional[str] = typer.Option(None, "--text-field", help="Field holding the answer "
                                              "[default: answer, else caption, else text]."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Processes that parse and "
-                                          "correct, each with its own spaCy [default: one per usable core, "
-                                          "at most 8, with the annotations detector or none; 1 with a model]."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, metavar="N",
+                                          help="Processes that parse and correct, each with its own spaCy "
+                                          "[default: one per usable core, at most 8, with the annotations "
+                                          "detector or none; 1 with a model]."),
     engine: str = typer.Option("local", "--engine", help="local, or ray (Ray Data; INPUT may be a folder of shards)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address [default: start a "
                                               "local one]."),
