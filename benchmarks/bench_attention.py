@@ -12,7 +12,10 @@ edit and guidance); ``vdd`` (the same branch without the edit) and plain at twic
 branch's floor; ``vaf`` (its defaults: one edited block of the 6 here, as 9-14 of 32); ``only`` (its
 defaults: block 0 intervened) and ``floor only``, plain decoding plus what its second logits need at the
 least, one row per step through the last block's FFN, the final norm and the LM head (768 x 32064 here,
-about a third of a step's weights), computed and dropped: the LM-head floor of ``bench_readout``. Per
+about a third of a step's weights), computed and dropped: the LM-head floor of ``bench_readout``;
+``memvr`` (its defaults: blocks 1-2 of the 6 watched, as 6-15 of 32; this random model is unsure at every
+step, so every row is retraced in block 2 after one early exit) and ``floor memvr``, plain decoding plus
+that one early exit per step (final norm and LM head at the newest position), computed and dropped. Per
 decoded token (decode steps only, as in ``bench_decoders``), batches of 1 and 4.
 """
 
@@ -27,12 +30,16 @@ import transformers
 from bench_decoders import NEW_TOKENS, build_model, make_inputs
 
 import halluguard
+from halluguard.decoders.memvr import MemVR
 from halluguard.decoders.readout import TextStack
 
 ROUNDS = 3
 #: the target for the edit alone (no second branch): at most this many times plain
 EDIT_TARGET = 1.10
-NAMES = ["plain", "pai attention", "pai", "vdd", "plain 2x rows", "vaf", "only", "floor only"]
+NAMES = [
+    "plain", "pai attention", "pai", "vdd", "plain 2x rows", "vaf", "only", "floor only",
+    "memvr", "floor memvr",
+]
 RESULTS: dict[tuple[str, int, int], float] = {}
 
 
@@ -59,6 +66,23 @@ def lm_head_row(model):
             handle.remove()
 
 
+@contextmanager
+def first_exit(model):
+    """Plain decoding plus MemVR's least extra work: one early exit per step (the newest position after its
+    first watched block, through the final norm and the LM head), computed and dropped."""
+    stack = TextStack.of(model)
+    block = stack.blocks[MemVR().layers(stack.n_layers)[0]]
+
+    def exit_row(module, args, output):
+        stack.exit_logits((output[0] if isinstance(output, tuple) else output)[:, -1], norm=True)
+
+    handle = block.register_forward_hook(exit_row)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def run_fn(model, name: str, batch: int, new_tokens: int):
     inputs = make_inputs(2 * batch if name == "plain 2x rows" else batch)
     inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
@@ -72,6 +96,13 @@ def run_fn(model, name: str, batch: int, new_tokens: int):
                 return model.generate(**inputs, **kwargs)
 
         return floor
+    if name == "floor memvr":
+
+        def exit_floor():
+            with torch.no_grad(), first_exit(model):
+                return model.generate(**inputs, **kwargs)
+
+        return exit_floor
     params = {"pai attention": dict(gamma=1.0)}.get(name, {})
     runner = halluguard.guard(model, name.split(" ")[0], **params)
     return lambda: runner.generate(**inputs, **kwargs)
@@ -112,12 +143,13 @@ def test_generate(benchmark, model, name, batch, new_tokens):
 def test_summary_and_cost(benchmark, model):
     """The edits alone (PAI's, VAF) cost at most ``EDIT_TARGET`` times plain per token; PAI with its
     guidance at most ``EDIT_TARGET`` times its branch's floor (plain at twice the rows); ONLY at most
-    ``EDIT_TARGET`` times its LM-head floor."""
+    ``EDIT_TARGET`` times its LM-head floor. MemVR at most ``EDIT_TARGET`` times its exit floor."""
     if len(RESULTS) < 4 * len(NAMES):
         pytest.skip("run the whole module to get the summary")
     checks = [(name, "plain", batch) for name in ("pai attention", "vaf") for batch in (1, 4)]
     checks += [("pai", "plain 2x rows", batch) for batch in (1, 4)]
     checks += [("only", "floor only", batch) for batch in (1, 4)]
+    checks += [("memvr", "floor memvr", batch) for batch in (1, 4)]
     for name, base, batch in checks:
         for _ in range(3):  # (a second, third and fourth look: this host drifts by 10 % within minutes)
             if step_cost(name, batch) <= EDIT_TARGET * step_cost(base, batch):
