@@ -185,3 +185,20 @@ def test_a_text_worker_loads_spacy_without_torch() -> None:
             "import importlib.util as u; print(u.find_spec('torch') is None or bool(__import__('torch')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False", "True"]  # and torch still imports afterwards
+
+
+def test_memory_stays_flat_with_two_workers(tmp_path) -> None:
+    code = (
+        "import resource, sys; from halluguard.pipeline import PassThrough, fix; "
+        "fix(sys.argv[1], sys.argv[2], corrector=PassThrough(), workers=2); "
+        "own = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')); "
+        "print(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    peaks = []
+    for n in (3_000, 100_000):
+        source = _input(tmp_path / f"in{n}.jsonl", n)
+        run = subprocess.run([sys.executable, "-c", code, str(source), str(tmp_path / f"out{n}.jsonl")],
+                             capture_output=True, text=True, check=True)
+        peaks.append([int(v) for v in run.stdout.split()])
+    (small_parent, small_worker), (big_parent, big_worker) = peaks
+    assert big_parent - small_parent < 15_000 and big_worker - small_worker < 15_000, peaks
