@@ -49,7 +49,9 @@ its 35 system-prompt and 576 image columns come from the family's image block an
 the plausibility cut goes with it); ``js_gamma > 2`` (above the largest distance) always fuses, and
 ``js_gamma=0`` always contrasts. Differences from the reference, where it has no answer: the
 heads are chosen and the distance measured per row (the reference pools a batch: it ran batch 1), and
-padding is not a text key (so a prompt decodes the same alone and in a left-padded batch).
+padding is not a text key (so a prompt decodes the same alone and in a left-padded batch). A
+sliding-window block whose cache no longer holds the whole prompt cannot place the image and is refused
+(``GuardError``); choose a full-attention block there.
 
 >>> import torch
 >>> l, te = torch.tensor([[2.0, 1.0, -9.0]]), torch.tensor([[0.0, 3.0, 0.0]])

@@ -263,6 +263,14 @@ def test_streamer_and_stopping_criteria_see_the_guarded_tokens():
     assert torch.equal(stopped, full[:, : prompt + 2])
 
 
+def test_a_static_cache_decodes_as_the_dynamic_one():
+    case = get_case("qwen2_vl")
+    guarded = halluguard.guard(case.model, "only", **STRONG)
+    dynamic = guarded.generate(**case.clone_inputs(), max_new_tokens=NEW_TOKENS)
+    static = guarded.generate(**case.clone_inputs(), max_new_tokens=NEW_TOKENS, cache_implementation="static")
+    assert torch.equal(static, dynamic)
+
+
 def test_nothing_outlives_the_call_also_when_it_raises_and_bad_values_are_refused():
     case = get_case("llava")
     case.model.generate(**case.clone_inputs(), max_new_tokens=1)  # (transformers' own hooks installed)
