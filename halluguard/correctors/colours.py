@@ -77,6 +77,10 @@ SYNONYMS = {
     "lime": "green",
 }
 
+#: words that shade a colour word before it ("dark blue", "navy-blue"): part of the colour claim's
+#: words
+COLOUR_SHADES = frozenset({"dark", "light", "bright", "pale", "deep", "vivid", "pastel", "navy"})
+
 #: colours easily confused with each other under real light: one never contradicts the other
 NEIGHBOURS: dict[str, frozenset[str]] = {
     "red": frozenset({"orange", "pink", "brown"}),
@@ -186,6 +190,7 @@ def dominant(fractions: dict[str, float]) -> str | None:
 
 __all__ = [
     "COLOURS",
+    "COLOUR_SHADES",
     "NEIGHBOURS",
     "SYNONYMS",
     "canonical_colour",
