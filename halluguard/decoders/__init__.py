@@ -1,5 +1,5 @@
 """In-process mitigation, drop-in parts of ``generate``: VCD, ICD, VDD, M3ID, DoLa, DeCo, OPERA, PAI, VAF,
-ONLY, MemVR.
+ONLY, MemVR, VISTA.
 
 ``guard(model, method, **params)`` wraps a vision-language model so that its ``generate`` applies
 the method; each contrastive method is also a plain ``transformers.LogitsProcessor``:
@@ -35,13 +35,19 @@ and one re-reads the image from an FFN when the model is unsure (``memvr.py``):
 - :class:`MemVR`: when an early exit's top-10 entropy is high, the image's tokens become key-value memory of a
   middle block's FFN (Zou et al., ICML 2025).
 
+and one steers the residual stream and reads earlier layers (``vista.py``):
+
+- :class:`VISTA`: steer every block's MLP output along a per-prompt visual steering vector (the residual
+  stream with the image minus without it), and mix late layers' logits into the final ones (Li et al.,
+  ICML 2025).
+
 Supported families: LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL, Idefics3 (SmolVLM), PaliGemma,
 InstructBLIP. The names below are imported on first use, so ``import halluguard.decoders.cli``
 (the ``generate`` command) does not import torch.
 
 >>> import halluguard.decoders as decoders
 >>> sorted(decoders.METHODS)
-['deco', 'dola', 'icd', 'm3id', 'memvr', 'none', 'only', 'opera', 'pai', 'vaf', 'vcd', 'vdd']
+['deco', 'dola', 'icd', 'm3id', 'memvr', 'none', 'only', 'opera', 'pai', 'vaf', 'vcd', 'vdd', 'vista']
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ _LAZY = {
     "VAF": "vaf",
     "ONLY": "only",
     "MemVR": "memvr",
+    "VISTA": "vista",
     "diffusion_noise": "distortions",
     "family_of": "families",
     "supported_families": "families",

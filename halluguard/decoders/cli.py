@@ -27,7 +27,9 @@ import typer
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-METHOD_NAMES = ("none", "vcd", "icd", "vdd", "m3id", "dola", "deco", "opera", "pai", "vaf", "only", "memvr")
+METHOD_NAMES = (
+    "none", "vcd", "icd", "vdd", "m3id", "dola", "deco", "opera", "pai", "vaf", "only", "memvr", "vista"
+)
 #: Methods whose ``generate`` gives no per-token scores (OPERA's rollbacks rewrite the history).
 WITHOUT_SCORES = ("opera",)
 
@@ -231,7 +233,7 @@ def generate_command(
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images or questions."),
 ) -> None:
     """Generate answers with a vision-language model, optionally mitigated (VCD, ICD, VDD, M3ID, DoLa, DeCo,
-    OPERA, PAI, VAF, ONLY, MemVR; OPERA's answers carry no per-token logprobs).
+    OPERA, PAI, VAF, ONLY, MemVR, VISTA; OPERA's answers carry no per-token logprobs).
     """
     if (prompt is None) == (questions is None):
         raise _usage_error("give either --prompt TEXT (one answer per image) or --questions POPE_FILE")

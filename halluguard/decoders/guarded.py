@@ -48,11 +48,13 @@ from .paired import PairPlan, paired_sample
 from .vaf import VAF
 from .vcd import VCDLogitsProcessor
 from .vdd import VDDLogitsProcessor
+from .vista import VISTA
 
 #: Method name -> its class ("none" passes ``generate`` through): a contrastive logits processor with a
 #: second branch, a layer read-out (``readout.py``), OPERA's beam search (``opera.py``), or an attention edit
 #: (``pai.py``, with a contrast; ``vaf.py``), or one block's attention heads read through the LM head (``only.py``),
-#: or visual memory in an FFN (``memvr.py``).
+#: or visual memory in an FFN (``memvr.py``), or a steering of the residual stream with a read-out
+#: (``vista.py``).
 METHODS: dict[str, type | None] = {
     "none": None,
     "vcd": VCDLogitsProcessor,
@@ -66,6 +68,7 @@ METHODS: dict[str, type | None] = {
     "vaf": VAF,
     "only": ONLY,
     "memvr": MemVR,
+    "vista": VISTA,
 }
 EXECUTIONS = ("batched", "sequential")
 #: Generation modes that transformers moved to the Hub; the contrast cannot follow them.
@@ -267,7 +270,8 @@ class Guarded:
 
     def _in_loop(self, method, family, inputs: dict, gen_kwargs: dict):
         """``generate``'s own loop inside ``method.intervention(...)``: the methods that change the
-        model's forward for the call (DoLa, DeCo, VAF, ONLY, ...). Plain ``generate`` when the method is off.
+        model's forward for the call (DoLa, DeCo, VAF, ONLY, MemVR, VISTA). Plain ``generate`` when the
+        method is off.
 
         The protocol: ``method.enabled`` (False: nothing is installed) and
         ``method.intervention(target, family, model, inputs, config)``, a context manager that installs
@@ -384,7 +388,8 @@ class Guarded:
             if value not in (None, 0, 1, [], ()) and not (key == "penalty_alpha" and not value):
                 hint = "; pass dola_layers to guard(model, 'dola', ...)" if key == "dola_layers" else ""
                 raise GuardError(f"{mode} cannot be combined with {self._method.upper()}{hint}")
-        if self._method in ("dola", "deco", "only", "memvr") and config.cache_implementation == "paged":
+        in_loop = ("dola", "deco", "only", "memvr", "vista")
+        if self._method in in_loop and config.cache_implementation == "paged":
             raise GuardError(f"continuous batching (cache_implementation='paged') cannot be combined with "
                              f"{self._method.upper()}")
 
@@ -416,7 +421,8 @@ def guard(
     ``penalty_weights``, ``window_size``, ``retrospection``; PAI: ``alpha``, ``gamma``, ``start_layer``,
     ``end_layer``; VAF: ``enh_para``, ``sup_para``, ``start_layer``, ``end_layer``; ONLY: ``alpha_pos``,
     ``alpha_neg``, ``beta``, ``js_gamma``, ``enhance_layer_index``; MemVR: ``retracing_ratio``,
-    ``entropy_threshold``, ``starting_layer``, ``ending_layer``). ``seed`` seeds
+    ``entropy_threshold``, ``starting_layer``, ``ending_layer``; VISTA: ``vsv``, ``vsv_lambda``,
+    ``vsv_layers``, ``logits_aug``, ``logits_alpha``, ``logits_layers``). ``seed`` seeds
     VCD's noise and sampling;
     ``execution`` ("batched" or "sequential") chooses how the contrastive methods run their second branch.
 
@@ -441,6 +447,6 @@ def guard(
     Traceback (most recent call last):
     ...
     halluguard.decoders.guarded.GuardError: unknown method 'nope'; valid methods: none, vcd, icd, vdd, m3id,
-    dola, deco, opera, pai, vaf, only, memvr
+    dola, deco, opera, pai, vaf, only, memvr, vista
     """
     return Guarded(model, method, execution=execution, seed=seed, **params)
