@@ -2,8 +2,9 @@
 
 ``fix`` uses it to spread the text stages (spaCy parse, claims, verify, rewrite) over the cores: each
 worker gets chunks of raw input lines and sends back finished output lines, so no parse crosses a
-process boundary. Workers are forked where the platform allows it (the corrector, its vocabulary and
-detector are inherited, not pickled), else spawned (then ``work`` must pickle).
+process boundary. On Linux workers are forked (the corrector, its vocabulary and detector are
+inherited, not pickled); elsewhere they are spawned, as Python does by default there (then ``work``
+must pickle).
 
 - order: results come back in the order of the chunks, whatever order the workers finish in;
 - memory: at most ``in_flight`` chunks are queued or held, so memory does not grow with the input;
@@ -24,6 +25,7 @@ import os
 import pickle
 import queue
 import signal
+import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
@@ -56,15 +58,16 @@ class OrderedPool(Generic[T, R]):
     """``workers`` processes applying ``work`` to items; :meth:`map` yields the results in order."""
 
     def __init__(self, work: Callable[[T], R], workers: int, in_flight: int | None = None,
-                 initializer: Callable[[], None] | None = None):
+                 initializer: Callable[[], None] | None = None, start_method: str | None = None):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.work = work
         self.initializer = initializer
         self.workers = workers
         self.in_flight = max(in_flight or 2 * workers, workers)
-        methods = multiprocessing.get_all_start_methods()
-        self._context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        if start_method is None:
+            start_method = "fork" if sys.platform.startswith("linux") else "spawn"
+        self._context = multiprocessing.get_context(start_method)
         self._processes: list[Any] = []
         self._tasks: Any = None
         self._results: Any = None

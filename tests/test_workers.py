@@ -75,3 +75,8 @@ def test_default_workers_follow_the_usable_cores() -> None:
     assert 1 <= default_workers() <= min(usable_cores(), 8)
     with pytest.raises(ValueError):
         OrderedPool(str.upper, workers=0)
+
+
+def test_spawned_workers_work_too() -> None:  # the start method outside Linux
+    with OrderedPool(_slow_when_even, workers=2, start_method="spawn") as pool:
+        assert [r for r, _ in pool.map(range(6))] == [0, 1, 4, 9, 16, 25]
