@@ -15,6 +15,7 @@ send back finished output lines; the output is byte-identical to one process.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
 import time
@@ -158,16 +159,17 @@ def fix(
         ahead = next(chunks, None) if first is not None and len(first) == chunk_size else None
         chunks = itertools.chain([c for c in (first, ahead) if c is not None], chunks)
         n = n if ahead is not None else 1  # a single chunk: no worker processes
-        for chunk, lines in _run(work, chunks, n):
-            for line, error, corrected in lines:
-                writer.write_line(line, error=error, corrected=corrected)
-            bytes_read += sum(len(raw) + 1 for _, raw in chunk)
-            last_line = chunk[-1][0]
-            if len(chunk) == chunk_size:  # a full chunk: checkpoint (the last one is committed below)
-                writer.checkpoint(last_line)
-                if on_progress:
-                    done = writer.counts["written"] + writer.counts["errors"]
-                    on_progress(min(bytes_read, total_bytes), done)
+        with contextlib.closing(_run(work, chunks, n)) as results:  # closing: workers stop on any error
+            for chunk, lines in results:
+                for line, error, corrected in lines:
+                    writer.write_line(line, error=error, corrected=corrected)
+                bytes_read += sum(len(raw) + 1 for _, raw in chunk)
+                last_line = chunk[-1][0]
+                if len(chunk) == chunk_size:  # a full chunk: checkpoint (the last one is committed below)
+                    writer.checkpoint(last_line)
+                    if on_progress:
+                        done = writer.counts["written"] + writer.counts["errors"]
+                        on_progress(min(bytes_read, total_bytes), done)
         writer.lines_done = last_line
         writer.commit()
         if on_progress:  # the whole file is read (blank lines and a resumed prefix included)

@@ -202,3 +202,17 @@ def test_memory_stays_flat_with_two_workers(tmp_path) -> None:
         peaks.append([int(v) for v in run.stdout.split()])
     (small_parent, small_worker), (big_parent, big_worker) = peaks
     assert big_parent - small_parent < 15_000 and big_worker - small_worker < 15_000, peaks
+
+
+def test_an_error_in_the_writing_process_stops_the_workers(tmp_path) -> None:
+    import multiprocessing
+
+    def progress(done_bytes: int, records: int) -> None:
+        raise KeyboardInterrupt  # as Ctrl-C would, between two chunks
+
+    source = _input(tmp_path / "in.jsonl", 2000)
+    with pytest.raises(KeyboardInterrupt):
+        fix(source, tmp_path / "out.jsonl", corrector=Tagging(), chunk_size=64, workers=2,
+            on_progress=progress)
+    assert multiprocessing.active_children() == []
+    assert json.loads((tmp_path / ".out.jsonl.checkpoint.json").read_text())["lines_done"] > 0
