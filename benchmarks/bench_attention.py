@@ -1,5 +1,5 @@
-"""CPU cost of the attention edits (PAI, VAF) against plain ``generate``, on the random ~100M LLaVA of
-``bench_decoders``.
+"""CPU cost of the attention and residual interventions (PAI, VAF, ONLY, MemVR, VISTA) against plain
+``generate``, on the random ~100M LLaVA of ``bench_decoders``.
 
     pytest benchmarks/bench_attention.py -s --benchmark-only
     HALLUGUARD_BENCH_DTYPE=bfloat16 pytest benchmarks/bench_attention.py -s --benchmark-only
@@ -15,8 +15,11 @@ least, one row per step through the last block's FFN, the final norm and the LM 
 about a third of a step's weights), computed and dropped: the LM-head floor of ``bench_readout``;
 ``memvr`` (its defaults: blocks 1-2 of the 6 watched, as 6-15 of 32; this random model is unsure at every
 step, so every row is retraced in block 2 after one early exit) and ``floor memvr``, plain decoding plus
-that one early exit per step (final norm and LM head at the newest position), computed and dropped. Per
-decoded token (decode steps only, as in ``bench_decoders``), batches of 1 and 4.
+that one early exit per step (final norm and LM head at the newest position), computed and dropped;
+``vista`` (its defaults: every block steered, the logits window block 4 of the 6, as 25-30 of 32) and
+``floor vista``, plain decoding plus that window's early exit per step (the steering vector's two prompt
+forwards are prompt-time cost, not in the per-token figure). Per decoded token (decode steps only, as in
+``bench_decoders``), batches of 1 and 4.
 """
 
 from __future__ import annotations
@@ -32,13 +35,14 @@ from bench_decoders import NEW_TOKENS, build_model, make_inputs
 import halluguard
 from halluguard.decoders.memvr import MemVR
 from halluguard.decoders.readout import TextStack
+from halluguard.decoders.vista import VISTA
 
 ROUNDS = 3
 #: the target for the edit alone (no second branch): at most this many times plain
 EDIT_TARGET = 1.10
 NAMES = [
     "plain", "pai attention", "pai", "vdd", "plain 2x rows", "vaf", "only", "floor only",
-    "memvr", "floor memvr",
+    "memvr", "floor memvr", "vista", "floor vista",
 ]
 RESULTS: dict[tuple[str, int, int], float] = {}
 
@@ -83,6 +87,24 @@ def first_exit(model):
         handle.remove()
 
 
+@contextmanager
+def window_exits(model):
+    """Plain decoding plus VISTA's least extra work per step: the early exits of its logits window (the
+    newest position through the LM head, no final norm), computed and dropped."""
+    stack = TextStack.of(model)
+    blocks = [stack.blocks[b] for b in VISTA().window(stack.n_layers)]
+
+    def exit_row(module, args, output):
+        stack.exit_logits((output[0] if isinstance(output, tuple) else output)[:, -1], norm=False)
+
+    handles = [block.register_forward_hook(exit_row) for block in blocks]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def run_fn(model, name: str, batch: int, new_tokens: int):
     inputs = make_inputs(2 * batch if name == "plain 2x rows" else batch)
     inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
@@ -103,6 +125,13 @@ def run_fn(model, name: str, batch: int, new_tokens: int):
                 return model.generate(**inputs, **kwargs)
 
         return exit_floor
+    if name == "floor vista":
+
+        def window_floor():
+            with torch.no_grad(), window_exits(model):
+                return model.generate(**inputs, **kwargs)
+
+        return window_floor
     params = {"pai attention": dict(gamma=1.0)}.get(name, {})
     runner = halluguard.guard(model, name.split(" ")[0], **params)
     return lambda: runner.generate(**inputs, **kwargs)
@@ -143,13 +172,15 @@ def test_generate(benchmark, model, name, batch, new_tokens):
 def test_summary_and_cost(benchmark, model):
     """The edits alone (PAI's, VAF) cost at most ``EDIT_TARGET`` times plain per token; PAI with its
     guidance at most ``EDIT_TARGET`` times its branch's floor (plain at twice the rows); ONLY at most
-    ``EDIT_TARGET`` times its LM-head floor. MemVR at most ``EDIT_TARGET`` times its exit floor."""
+    ``EDIT_TARGET`` times its LM-head floor. MemVR and VISTA at most ``EDIT_TARGET`` times their exit
+    floors."""
     if len(RESULTS) < 4 * len(NAMES):
         pytest.skip("run the whole module to get the summary")
     checks = [(name, "plain", batch) for name in ("pai attention", "vaf") for batch in (1, 4)]
     checks += [("pai", "plain 2x rows", batch) for batch in (1, 4)]
     checks += [("only", "floor only", batch) for batch in (1, 4)]
     checks += [("memvr", "floor memvr", batch) for batch in (1, 4)]
+    checks += [("vista", "floor vista", batch) for batch in (1, 4)]
     for name, base, batch in checks:
         for _ in range(3):  # (a second, third and fourth look: this host drifts by 10 % within minutes)
             if step_cost(name, batch) <= EDIT_TARGET * step_cost(base, batch):

@@ -25,15 +25,15 @@ and two edit the attention inside the model (with ``attention.py``):
 - :class:`VAF`: scale the attention logits on the image up and on the system prompt down in middle layers
   (ClearSight, Yin et al., CVPR 2025).
 
-and one intervenes in one block's attention heads for a second set of logits in the same forward (``only.py``):
+and one intervenes in one block's heads for a second set of logits in the same forward (``only.py``):
 
 - :class:`ONLY`: heads chosen by their text-to-visual entropy ratio give textually enhanced logits, fused
   with or contrasted against the final ones by how much the two agree (Wan et al., ICCV 2025).
 
 and one re-reads the image from an FFN when the model is unsure (``memvr.py``):
 
-- :class:`MemVR`: when an early exit's top-10 entropy is high, the image's tokens become key-value memory of a
-  middle block's FFN (Zou et al., ICML 2025).
+- :class:`MemVR`: when an early exit's top-10 entropy is high, the image's tokens become key-value memory
+  of a middle block's FFN (Zou et al., ICML 2025).
 
 and one steers the residual stream and reads earlier layers (``vista.py``):
 

@@ -51,10 +51,10 @@ from .vdd import VDDLogitsProcessor
 from .vista import VISTA
 
 #: Method name -> its class ("none" passes ``generate`` through): a contrastive logits processor with a
-#: second branch, a layer read-out (``readout.py``), OPERA's beam search (``opera.py``), or an attention edit
-#: (``pai.py``, with a contrast; ``vaf.py``), or one block's attention heads read through the LM head (``only.py``),
-#: or visual memory in an FFN (``memvr.py``), or a steering of the residual stream with a read-out
-#: (``vista.py``).
+#: second branch, OPERA's beam search (``opera.py``), PAI's attention edit with a contrast (``pai.py``), or
+#: a change of the forward in ``generate``'s own loop (``Guarded._in_loop``): a layer read-out
+#: (``readout.py``), an attention edit (``vaf.py``), one block's heads read through the LM head
+#: (``only.py``), visual memory in an FFN (``memvr.py``), a steered residual stream (``vista.py``).
 METHODS: dict[str, type | None] = {
     "none": None,
     "vcd": VCDLogitsProcessor,
@@ -388,8 +388,7 @@ class Guarded:
             if value not in (None, 0, 1, [], ()) and not (key == "penalty_alpha" and not value):
                 hint = "; pass dola_layers to guard(model, 'dola', ...)" if key == "dola_layers" else ""
                 raise GuardError(f"{mode} cannot be combined with {self._method.upper()}{hint}")
-        in_loop = ("dola", "deco", "only", "memvr", "vista")
-        if self._method in in_loop and config.cache_implementation == "paged":
+        if hasattr(METHODS[self._method], "intervention") and config.cache_implementation == "paged":
             raise GuardError(f"continuous batching (cache_implementation='paged') cannot be combined with "
                              f"{self._method.upper()}")
 

@@ -55,6 +55,9 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     # MemVR at the setting benchmarks/lab_tune.py chose on the validation split (ratio 0.12-1, threshold 0-0.75,
     # watched blocks 1 or 1-2 of 4); it moves nothing beyond noise here (benchmarks/RESULTS.md, "MemVR")
     "memvr": ("memvr", {"retracing_ratio": 0.25, "entropy_threshold": 0.5}),
+    # VISTA's steering alone at the strength benchmarks/lab_tune.py chose on the validation split (the logits
+    # augmentation, block 2 of 4 here, only cost recall there)
+    "vista": ("vista", {"vsv_lambda": 0.2, "logits_alpha": 0.0}),
 }
 #: the sweep: line name -> (guard method, fixed parameters, swept parameter, values from weakest to strongest)
 SWEEPS: dict[str, tuple[str, dict[str, Any], str, tuple[float, ...]]] = {
@@ -73,6 +76,7 @@ SWEEPS: dict[str, tuple[str, dict[str, Any], str, tuple[float, ...]]] = {
     "vaf": ("vaf", {}, "enh_para", (1.15, 1.5, 2.0)),
     "only": ("only", {"js_gamma": 2.1}, "alpha_pos", (1.0, 3.0, 5.0)),
     "memvr": ("memvr", {"entropy_threshold": 0.5}, "retracing_ratio", (0.12, 0.25, 0.5)),
+    "vista": ("vista", {"logits_alpha": 0.0}, "vsv_lambda", (0.1, 0.2, 0.3)),
 }
 #: sweep lines drawn only to the table's own setting when ``run_lab(slow_sweeps=False)`` (the default demo):
 #: OPERA decodes prompt by prompt
@@ -410,7 +414,8 @@ def run_lab(
 _DEFAULTS = {"vcd": {"alpha": 1.0}, "icd": {"alpha": 1.0}, "vdd": {"alpha": 1.0}, "m3id": {"lam": 0.02, "alpha": 0.3},
              "dola": {"relative_top": 0.1}, "deco": {"alpha": 0.6}, "opera": {"penalty_weights": 1.0},
              "pai": {"alpha": 0.2}, "vaf": {"enh_para": 1.15}, "only": {"alpha_pos": 3.0},
-             "memvr": {"retracing_ratio": 0.12, "entropy_threshold": 0.75}}
+             "memvr": {"retracing_ratio": 0.12, "entropy_threshold": 0.75},
+             "vista": {"vsv_lambda": 0.1, "logits_alpha": 0.3}}
 
 
 def _key(method: str, params: dict[str, Any]) -> tuple[str, tuple[tuple[str, Any], ...]]:
