@@ -99,7 +99,7 @@ class Claim:
         for name in _CLAIM_FIELDS:
             value = getattr(self, name)
             if value is not None and value != {} or name in ("verdict", "evidence"):
-                out[name] = plain(value)
+                out[name] = plain(value) if name == "evidence" else value  # the others are str/int/float
         return out
 
 
