@@ -84,6 +84,7 @@ EXTRA_SYNONYMS: dict[str, tuple[str, ...]] = {
     "mouse": ("computer mouse",),
     "remote": ("remote control", "tv remote"),
     "keyboard": ("computer keyboard",),
+    "laptop": ("laptop keyboard", "laptop screen", "laptop computer"),  # a laptop's part: the laptop is there
     "cell phone": ("smart phone", "mobile phone", "cellular phone"),
     "microwave": ("microwave oven",),
     "toaster": ("toaster oven",),
@@ -93,12 +94,13 @@ EXTRA_SYNONYMS: dict[str, tuple[str, ...]] = {
     "toothbrush": ("tooth brush",),
 }  # fmt: skip
 
-#: Phrases whose last word names a class but which are not that object.
+#: Phrases with a class's word that are not that object ("car seat", "zebra crossing").
 NOT_OBJECTS: tuple[str, ...] = (
     "car seat", "booster seat", "bike seat", "bicycle seat", "motorcycle seat", "back seat", "front seat",
     "passenger seat", "driver seat", "toilet seat cover", "train track", "home plate", "cable car",
     "bird 's eye", "birds eye", "bird eye", "computer screen", "phone screen", "table top", "tabletop",
     "table cloth", "dog house", "doghouse", "ski lift", "chair lift", "teddy bear picnic",
+    "zebra crossing", "zebra print", "zebra stripes", "dog bed", "cat bed", "hot dog stand", "horse trailer",
 )  # fmt: skip
 
 #: the precomputed COCO vocabulary (:meth:`Vocabulary.to_json` format; rebuilt by ``python -m

@@ -215,7 +215,7 @@ DENIED_HYPONYMS: frozenset[str] = frozenset(
     dun grey gray black white brown pied ace angel baby bachelor boss cat chick doll
     face giant hand head host heavy infant lady lamb love mate monster nurse pet pilot sitter star
     tiger wolf fox angel dummy witch nude smoothie soldier skin stud steer stock controller
-    comforter shrimp misses ward pop virgin stand in antique
+    comforter shrimp misses ward pop virgin stand in antique trailer
     """.split()
 ) | frozenset(("tea maker", "red hot", "green light", "yellow light", "penalty box", "passenger vehicle"))
 

@@ -106,6 +106,15 @@ TABLE = [
     ("A pizza box is on the counter.", []),
     ("The bus stop is empty.", []),
     ("The car seat is made of leather.", []),
+    ("A man walks across a zebra crossing.", ["object:man=person"]),
+    ("A cat sleeps in a dog bed.", ["object:cat=cat"]),
+    # compounds that name the object itself, or a part of it: the whole is there
+    ("A man is eating a hot dog.", ["object:man=person", "object:hot dog=hot dog"]),
+    (
+        "A laptop keyboard is on a chair.",
+        ["object:laptop keyboard=laptop", "relation:laptop keyboard is on a chair=laptop>on>chair", "object:chair=chair"],
+    ),
+    ("The laptop screen is bright.", ["object:laptop screen=laptop"]),
     # lists
     (
         "A dog, a cat and a frisbee are on the grass.",
