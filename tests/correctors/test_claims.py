@@ -112,7 +112,11 @@ TABLE = [
     ("A man is eating a hot dog.", ["object:man=person", "object:hot dog=hot dog"]),
     (
         "A laptop keyboard is on a chair.",
-        ["object:laptop keyboard=laptop", "relation:laptop keyboard is on a chair=laptop>on>chair", "object:chair=chair"],
+        [
+            "object:laptop keyboard=laptop",
+            "relation:laptop keyboard is on a chair=laptop>on>chair",
+            "object:chair=chair",
+        ],
     ),
     ("The laptop screen is bright.", ["object:laptop screen=laptop"]),
     # lists
