@@ -90,7 +90,7 @@ def fix_command(
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, metavar="N",
                                           help="Processes that parse and correct, each with its own spaCy "
                                           "[default: one per usable core, at most 8, with the annotations "
-                                          "detector or none; 1 with a model]."),
+                                          "detector; 1 with a model detector]."),
     engine: str = typer.Option("local", "--engine", help="local, or ray (Ray Data; INPUT may be a folder of shards)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address [default: start a "
                                               "local one]."),
