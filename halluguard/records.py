@@ -106,14 +106,20 @@ class Claim:
 _CLAIM_FIELDS = tuple(f.name for f in fields(Claim))
 
 
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
 def plain(value: Any) -> Any:
     """``value`` with dataclasses turned into dicts, recursively, as :func:`dataclasses.asdict` does."""
-    if isinstance(value, (str, int, float, bool)) or value is None:
+    kind = type(value)
+    if kind in _ATOMS or isinstance(value, (str, int, float, bool)):
         return value
     if isinstance(value, dict):
         return {plain(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
-        return type(value)(plain(v) for v in value)
+    if kind in (list, tuple):
+        if all(type(v) in _ATOMS for v in value):
+            return kind(value)  # a box, a list of scores: a shallow copy is the whole conversion
+        return kind(plain(v) for v in value)
     if is_dataclass(value) and not isinstance(value, type):
         return asdict(value)
     return copy.deepcopy(value)

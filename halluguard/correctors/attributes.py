@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from halluguard.correctors.colours import COLOUR_SHADES, canonical_colour
-from halluguard.correctors.mentions import Mention, left_modifiers
+from halluguard.correctors.mentions import Mention, left_modifiers, lower_words
 from halluguard.correctors.pronouns import antecedent_of
 from halluguard.correctors.words import BE
 from halluguard.records import Claim
@@ -65,8 +65,9 @@ def colour_claims(doc: Any, m: Mention, text: str) -> list[Claim]:
 def pronoun_colour_claims(doc: Any, mentions: list[Mention], text: str) -> list[Claim]:
     """Colour claims made of a pronoun's antecedent: "It is red", "They are white"."""
     out: list[Claim] = []
-    for token in doc:
-        if token.dep_ != "nsubj" or token.lower_ not in ("it", "they") or token.head.lower_ not in BE:
+    lowers = lower_words(doc)[0]
+    for token in (doc[i] for i, word in enumerate(lowers) if word in ("it", "they")):
+        if token.dep_ != "nsubj" or token.head.lower_ not in BE:
             continue
         if any(c.dep_ == "neg" for c in token.head.children):
             continue

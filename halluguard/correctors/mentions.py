@@ -60,27 +60,44 @@ def find_mentions(doc: Any, vocabulary: Vocabulary, matches: Sequence[Any] | Non
 
 def vocabulary_matches(doc: Any, vocabulary: Vocabulary) -> list[tuple[Any, Any, int, str | None]]:
     """``(first token, last token, number of words, label)`` of every vocabulary phrase in ``doc``,
-    longest match first, left to right (``label`` is ``None`` for phrases marked not objects)."""
-    words = [t for t in doc if not _is_joining_hyphen(t) and not t.is_space]
-    lowers = [t.lower_ for t in words]
+    longest match first, left to right (``label`` is ``None`` for phrases marked not objects).
+
+    Reads the words from ``doc.to_array`` (no ``Token`` objects but for the matches: this runs on every
+    token of every answer)."""
+    lowers_all, spaces, trailing = lower_words(doc)
+    positions = [
+        i for i, word in enumerate(lowers_all)
+        if not spaces[i] and not (word == "-" and not trailing[i] and i > 0 and not trailing[i - 1])
+    ]  # fmt: skip  (joining hyphens, "t-shirt", are skipped)
+    lowers = [lowers_all[i] for i in positions]
     out: list[tuple[Any, Any, int, str | None]] = []
     i = 0
-    n_words = len(words)
+    n_words = len(positions)
     max_n = vocabulary.max_words
     while i < n_words:
-        if not words[i].text[:1].isalnum():
+        if not lowers[i][:1].isalnum():
             i += 1
             continue
         matched = 0
-        for n in range(min(max_n, n_words - i), 0, -1):
+        longest = min(max_n, n_words - i) if vocabulary.starts_phrase(lowers[i]) else 1
+        for n in range(longest, 0, -1):
             known, label = vocabulary.entry(lowers[i : i + n])
             if not known:
                 continue
             matched = n
-            out.append((words[i], words[i + n - 1], n, label))
+            out.append((doc[positions[i]], doc[positions[i + n - 1]], n, label))
             break
         i += matched or 1
     return out
+
+
+def lower_words(doc: Any) -> tuple[list[str], Any, Any]:
+    """Every token's lower-case text, whether it is whitespace, and whether whitespace follows it."""
+    from spacy.attrs import IS_SPACE, LOWER, SPACY
+
+    strings = doc.vocab.strings
+    array = doc.to_array([LOWER, IS_SPACE, SPACY])
+    return [strings[int(h)] for h in array[:, 0]], array[:, 1], array[:, 2]
 
 
 def _is_joining_hyphen(token: Any) -> bool:

@@ -76,8 +76,11 @@ def _subject_token(attach: Any) -> Any | None:
 
 def relation_claims(doc: Any, mentions: list[Mention], by_head: dict[int, Mention], text: str) -> list[Claim]:
     """The relation claims of ``doc`` (``by_head``: the mentions said to be there, by head index)."""
+    from spacy.attrs import DEP
+
     out: list[Claim] = []
-    for token in doc:
+    pobj = doc.vocab.strings["pobj"]
+    for token in (doc[int(i)] for i in (doc.to_array(DEP) == pobj).nonzero()[0]):
         found = relation_phrase(token)
         if found is None:
             continue

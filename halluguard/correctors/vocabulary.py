@@ -122,6 +122,12 @@ _PLURAL_IRREGULAR = {
 }  # fmt: skip
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _singular(word: str) -> str:
+    """:func:`singularize`, remembered (it runs on every word of every answer)."""
+    return singularize(word)
+
+
 def pluralize(noun: str) -> str:
     """The plural of an English noun (last word of a phrase), keeping its capitalisation.
 
@@ -172,6 +178,7 @@ class Vocabulary:
     def __init__(self, table: Table | None = None, not_objects: Iterable[str] = ()):
         self._entries: dict[str, str | None] = {}
         self._last_words: set[str] = set()  # last word of every phrase: a fast first filter
+        self._first_words: set[str] = set()  # first word of every phrase of several words
         self._labels: set[str] = set()
         self.max_words = 1
         self.wordnet_used = False
@@ -248,6 +255,7 @@ class Vocabulary:
         other = Vocabulary()
         other._entries = dict(self._entries)
         other._last_words = set(self._last_words)
+        other._first_words = set(self._first_words)
         other._labels = set(self._labels)
         other.max_words = self.max_words
         other.wordnet_used = self.wordnet_used
@@ -291,6 +299,8 @@ class Vocabulary:
             return
         self._entries[key] = label
         self._last_words.add(key.rsplit(" ", 1)[-1])
+        if " " in key:
+            self._first_words.add(key.split(" ", 1)[0])
         if label is not None:
             self._labels.add(label)
         self.max_words = max(self.max_words, key.count(" ") + 1)
@@ -308,11 +318,17 @@ class Vocabulary:
     def __contains__(self, phrase: object) -> bool:
         return isinstance(phrase, str) and self.lookup(phrase) is not None
 
+    def starts_phrase(self, word: str) -> bool:
+        """Whether a phrase of several words starts with the lower-case ``word``."""
+        return word in self._first_words
+
     def entry(self, words: Sequence[str]) -> tuple[bool, str | None]:
         """``(known, label)`` for a phrase given as lower-case words; ``known`` with ``None``
         means "explicitly not an object"."""
+        if len(words) > 1 and words[0] not in self._first_words:
+            return False, None
         last = words[-1]
-        single = singularize(last)
+        single = _singular(last)
         if last not in self._last_words and (single == last or single not in self._last_words):
             return False, None
         key = " ".join(words)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from halluguard.correctors.mentions import Mention, group_root
+from halluguard.correctors.mentions import Mention, group_root, lower_words
 from halluguard.correctors.pronouns import antecedent_of
 from halluguard.correctors.rewriting.coordination import coordination_items, loose_item
 from halluguard.correctors.rewriting.items import items_removable, remove_items
@@ -95,8 +95,9 @@ def dangling_pronouns(plan: Plan) -> list[tuple[Any, str]]:
     if not gone:
         return []
     out = []
-    for token in plan.doc:
-        if token.lower_ not in PRONOUNS or any(a <= token.idx < b for a, b in deleted):
+    pronouns = (plan.doc[i] for i, word in enumerate(lower_words(plan.doc)[0]) if word in PRONOUNS)
+    for token in pronouns:
+        if any(a <= token.idx < b for a, b in deleted):
             continue
         antecedent = antecedent_of(token, mentions)
         if antecedent is not None and mentions.index(antecedent) in gone:
