@@ -36,7 +36,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from halluguard.correctors.grammar import article_for
 from halluguard.correctors.verify import DEFAULT_MIN_SCORE, DEFAULT_THRESHOLD, verify
+from halluguard.correctors.vocabulary import singularize
 from halluguard.records import Claim, Detections
 
 LabelOf = Callable[[str], "str | None"]
@@ -174,21 +176,6 @@ def _label_function(vocabulary: Any) -> LabelOf:
     )
 
 
-def _singular(word: str) -> str:
-    for suffix, repl in (
-        ("ies", "y"),
-        ("ves", "f"),
-        ("ches", "ch"),
-        ("shes", "sh"),
-        ("sses", "ss"),
-        ("xes", "x"),
-        ("s", ""),
-    ):
-        if word.endswith(suffix) and len(word) > len(suffix) + 1 and not word.endswith("ss"):
-            return word[: -len(suffix)] + repl
-    return word
-
-
 def label_for(noun: str, label_of: LabelOf) -> str | None:
     """The detector label of a noun phrase: the whole phrase, its last two words, its last word,
     each as written and singularised.
@@ -201,7 +188,7 @@ def label_for(noun: str, label_of: LabelOf) -> str | None:
         if n > len(words) or n < 1:
             continue
         phrase = " ".join(words[-n:])
-        for candidate in dict.fromkeys((phrase, " ".join(words[-n:-1] + [_singular(words[-1])]))):
+        for candidate in dict.fromkeys((phrase, " ".join(words[-n:-1] + [singularize(words[-1])]))):
             label = label_of(candidate)
             if label:
                 return label
@@ -278,23 +265,18 @@ def answer_polarity(answer: str) -> tuple[str | None, int, int]:
     return None, 0, 0
 
 
-def _article(next_text: str) -> str:
-    word = next_text.lstrip().split(" ", 1)[0].lower()
-    return "an" if word[:1] in "aeiou" and not word.startswith(("uni", "use", "one")) else "a"
-
-
 def _mentions(text: str, noun: str) -> bool:
     words = noun.lower().split()
     if not words:
         return False
-    stem = re.escape(" ".join(words[:-1] + [_singular(words[-1])]))
+    stem = re.escape(" ".join(words[:-1] + [singularize(words[-1])]))
     return re.search(rf"\b{stem}", text.lower()) is not None
 
 
 def _follows(text: str, noun: str) -> bool:
     """Whether ``text`` starts with the noun, after at most three modifiers ("a big brown dog")."""
     words = noun.lower().split()
-    stem = re.escape(" ".join(words[:-1] + [_singular(words[-1])])) if words else ""
+    stem = re.escape(" ".join(words[:-1] + [singularize(words[-1])])) if words else ""
     return (
         bool(stem)
         and re.match(rf"(?:(?!(?:and|or|with|a|an|the)\b)[\w'-]+\s+){{0,3}}{stem}", text.lower()) is not None
@@ -315,7 +297,7 @@ def _apply_first(rules: list[tuple[re.Pattern[str], Any]], sentence: str, noun: 
         rest = sentence[match.end() :]
         if "{a}" in text:
             following = rest if text.endswith("{a} ") else text.split("{a}", 1)[1]
-            text = text.replace("{a}", _article(following))
+            text = text.replace("{a}", article_for(following.lstrip().split(" ", 1)[0]))
         if match.start() == 0 or sentence[: match.start()].strip() == "":
             text = (
                 text[:1].upper() + text[1:] if sentence[match.start() : match.start() + 1].isupper() else text
@@ -334,10 +316,10 @@ def _flip_word(word: str, to: str) -> str:
 def _statement(noun: str, to: str) -> str:
     """ "there is no dog" / "there is a dog" / "there are no dogs" / "there are dogs"."""
     words = noun.split()
-    plural = bool(words) and _singular(words[-1].lower()) != words[-1].lower()
+    plural = bool(words) and singularize(words[-1].lower()) != words[-1].lower()
     if to == "no":
         return f"there {'are' if plural else 'is'} no {noun}"
-    return f"there are {noun}" if plural else f"there is {_article(noun)} {noun}"
+    return f"there are {noun}" if plural else f"there is {article_for(noun)} {noun}"
 
 
 def rewrite_answer(answer: str, to: str, noun: str) -> str:
@@ -373,7 +355,7 @@ def rewrite_answer(answer: str, to: str, noun: str) -> str:
             body = statement[:1].upper() + statement[1:] + " in the image." + (" " if rest else "")
     if to == "no":
         words = noun.lower().split()
-        singular = _singular(words[-1]) if words else noun.lower()
+        singular = singularize(words[-1]) if words else noun.lower()
         rest = [
             s
             for s in rest
