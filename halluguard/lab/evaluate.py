@@ -474,6 +474,12 @@ def plot_tradeoff(results: LabResults, path: str | Path) -> Path:
     lines: dict[str, list[dict[str, Any]]] = {}
     for p in results.sweep:
         lines.setdefault(p["line"], []).append(p)
+    # one colour and one line style per method, the same in both panels (more lines than a palette's colours)
+    palette = plt.get_cmap("tab20").colors
+    names = [line for line in lines if line != "greedy + fix"]
+    styles = {  # the dark shades first, then the light ones dashed
+        line: (palette[(2 * i) % 20 + (i // 10) % 2], ("-", "--")[(i // 10) % 2]) for i, line in enumerate(names)
+    }
     for ax, key, title in ((axes[0], "chair_i", "CHAIR_i (%)"), (axes[1], "prior", "prior-driven rate (%)")):
         for line, pts in lines.items():
             # in the sweep's order: greedy, then the values as SWEEPS lists them, weakest first
@@ -484,8 +490,9 @@ def plot_tradeoff(results: LabResults, path: str | Path) -> Path:
                 ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt="*", ms=13, color="black", label="greedy + fix",
                             zorder=3, elinewidth=0.8, capsize=2)
                 continue
+            colour, style = styles[line]
             drawn = ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, marker="o", ms=4, elinewidth=0.6, capsize=2,
-                                label=f"{line} ({pts[0]['param']})")
+                                color=colour, linestyle=style, label=f"{line} ({pts[0]['param']})")
             for p in pts[1:]:
                 ax.annotate(f"{p['value']:g}", (p["recall"], p[key]), fontsize=7, xytext=(3, 3),
                             textcoords="offset points", color=drawn.lines[0].get_color())
