@@ -191,4 +191,14 @@ def shared_tail(last: Any, kept: list[Any]) -> Any | None:
         c for c in last.children
         if c.i > last.i and (c.dep_ == "acl" and c.tag_ in ("VBG", "VBN") or c in place_phrases(last))
     ]  # fmt: skip
-    return min(tails, key=lambda t: t.i) if tails else None
+    if not tails:
+        return None
+    tail = min(tails, key=lambda t: t.i)
+    words = " " + " ".join(t.lower_ for t in tail.subtree) + " "
+    if len(kept) == 1 and any(f" {w} " in words for w in _RECIPROCAL):
+        return None  # "a sink and a toilet [situated next to each other]" needs two
+    return tail
+
+
+#: phrases that need a group of two or more
+_RECIPROCAL = ("each other", "one another", "together", "side by side", "between", "among", "both")
