@@ -51,9 +51,10 @@ def promote(plan: Plan, noun: Any, reason: str) -> bool:
     kept_claims = [c for c in plan.protected if k_start <= c.start and c.end <= k_end and c.label != label]
     if not kept_claims:
         return False
-    if not withs and all(
-        any(o.label == c.label and not (k_start <= o.start < k_end) for o in plan.protected) for c in kept_claims
-    ):
+    named_elsewhere = [
+        any(o.label == c.label and not k_start <= o.start < k_end for o in plan.protected) for c in kept_claims
+    ]
+    if not withs and all(named_elsewhere):
         return False  # the place is named elsewhere too: nothing is lost when the clause goes
     start = noun.left_edge.idx
     joint = plan.text[span_chars(noun)[1] if withs else noun.idx + len(noun.text) : k_start].split()
