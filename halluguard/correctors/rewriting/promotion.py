@@ -52,7 +52,8 @@ def promote(plan: Plan, noun: Any, reason: str) -> bool:
     if not kept_claims:
         return False
     named_elsewhere = [
-        any(o.label == c.label and not k_start <= o.start < k_end for o in plan.protected) for c in kept_claims
+        any(o.label == c.label and not k_start <= o.start < k_end for o in plan.protected)
+        for c in kept_claims
     ]
     if not withs and all(named_elsewhere):
         return False  # the place is named elsewhere too: nothing is lost when the clause goes
