@@ -79,7 +79,7 @@ def fix_command(
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Detector score from which a box counts as seen."),
     imgsz: Optional[int] = typer.Option(None, "--imgsz", help="YOLO inference size [default: the size the "
                                         "checkpoint was trained at]."),
-    vocabulary: Optional[Path] = typer.Option(None, "--vocabulary", help="JSON {label: [nouns]} extending the COCO vocabulary."),
+    vocabulary: Optional[Path] = typer.Option(None, "--vocabulary", help="JSON {label: [nouns]}: the labels and nouns claims are read with, instead of the COCO vocabulary."),
     cooccurrence: Optional[Path] = typer.Option(None, "--cooccurrence", help="Co-occurrence statistics for --mode lure "
                                                 "(from 'halluguard cooccurrence')."),
     rewriter: Optional[str] = typer.Option(None, "--rewriter", help="A transformers causal LM (path or hub id) to rewrite "
