@@ -19,7 +19,7 @@ def _help(*command: str) -> str:
 @pytest.mark.parametrize(
     ("command", "texts"),
     [
-        (("fix",), ["[default: INPUT.fixed.jsonl]", "JSON {label: [nouns]} extending", "'a dog [x1, y1, x2, y2]'",
+        (("fix",), ["[default: INPUT.fixed.jsonl]", "JSON {label: [nouns]}: the labels and nouns", "'a dog [x1, y1, x2, y2]'",
                     "[default: the input file's folder]"]),
         (("eval",), ["CHAIR: JSON {label: [words]} extending", "[default: en_core_web_lg]"]),
     ],
