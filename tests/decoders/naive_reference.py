@@ -11,7 +11,8 @@ import math
 
 import torch
 from tiny_models import EOS, IMAGE, PAD, SUPPRESSED
-from transformers import LogitsProcessor
+from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria
+from transformers.generation.streamers import BaseStreamer
 
 
 def expand_rows(name: str, inputs: dict, times: int) -> dict:
@@ -158,3 +159,54 @@ class Boom(LogitsProcessor):
 
     def __call__(self, input_ids, scores):
         raise RuntimeError("boom")
+
+
+def sample_kwargs(do_sample: bool) -> dict:
+    """``generate``'s arguments for plain sampling (no top-k cut) or greedy decoding."""
+    return dict(do_sample=True, top_k=0) if do_sample else dict(do_sample=False)
+
+
+def assert_matches_naive(guarded, name, inputs, naive_logits, new_tokens, do_sample, seed=3) -> None:
+    """``guarded.generate(**inputs)`` decodes the tokens :func:`naive_generate` decodes with
+    ``naive_logits(generated)``, with the same scores step by step (``guarded`` seeded with ``seed``)."""
+    expected_scores = []
+
+    def keep(scores, other, step):
+        expected_scores.append(scores.clone())
+        return scores
+
+    reference = {k: v.clone() for k, v in inputs.items()}
+    expected = naive_generate(
+        name, None, reference, None, keep, new_tokens, do_sample=do_sample, seed=seed, logits=naive_logits
+    )
+    recorder = Recorder()
+    out = guarded.generate(
+        **{k: v.clone() for k, v in inputs.items()}, max_new_tokens=new_tokens, **sample_kwargs(do_sample),
+        logits_processor=LogitsProcessorList([recorder]),
+    )
+    assert torch.equal(out, expected[:, : out.shape[1]]), do_sample
+    for step, (_, scores) in enumerate(recorder.steps):
+        torch.testing.assert_close(scores, expected_scores[step], atol=1e-5, rtol=1e-5)
+
+
+class Chunks(BaseStreamer):
+    """A streamer that keeps what it is given."""
+
+    def __init__(self):
+        self.chunks, self.ended = [], False
+
+    def put(self, value):
+        self.chunks.append(value.reshape(1, -1))
+
+    def end(self):
+        self.ended = True
+
+
+class StopAfter(StoppingCriteria):
+    """Stops every row once the sequences reach ``length``."""
+
+    def __init__(self, length):
+        self.length = length
+
+    def __call__(self, input_ids, scores, **kwargs):
+        return torch.full((input_ids.shape[0],), input_ids.shape[1] >= self.length, dtype=torch.bool)

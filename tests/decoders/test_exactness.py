@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from naive_reference import m3id_formula, naive_generate, vcd_formula
+from naive_reference import m3id_formula, naive_generate, sample_kwargs, vcd_formula
 from tiny_models import get_case
 
 import halluguard
@@ -48,10 +48,6 @@ def _branch_inputs(case, method, seed):
     return probe.distort(family_of(case.model), case.model, case.clone_inputs())
 
 
-def _sample_kwargs(do_sample):
-    return dict(do_sample=True, top_k=0) if do_sample else dict(do_sample=False)
-
-
 @pytest.mark.parametrize("name", FAMILIES)
 @pytest.mark.parametrize("method", ["vcd", "icd", "vdd", "m3id"])
 def test_greedy_and_sampling_match_the_naive_reference(name, method):
@@ -74,7 +70,7 @@ def test_greedy_and_sampling_match_the_naive_reference(name, method):
                 case.model, method, seed=seed, execution=execution, **_params(case, method)
             )
             results[execution] = guarded.generate(
-                **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **_sample_kwargs(do_sample)
+                **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **sample_kwargs(do_sample)
             )
         width = results["batched"].shape[1]
         assert torch.equal(results["batched"], expected[:, :width]), (name, method, do_sample)
@@ -102,7 +98,7 @@ def test_alpha_zero_is_plain_generate(name, do_sample):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(11)
         plain = case.model.generate(
-            **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **_sample_kwargs(do_sample)
+            **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **sample_kwargs(do_sample)
         )
     for method, off in (
         ("vcd", dict(alpha=0.0)),
@@ -112,7 +108,7 @@ def test_alpha_zero_is_plain_generate(name, do_sample):
     ):
         for execution in ("batched", "sequential"):
             out = halluguard.guard(case.model, method, seed=11, execution=execution, **off).generate(
-                **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **_sample_kwargs(do_sample)
+                **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **sample_kwargs(do_sample)
             )
             assert torch.equal(out, plain), (method, execution)
 

@@ -19,10 +19,20 @@ import math
 
 import pytest
 import torch
-from naive_reference import Boom, Recorder, call_state, expand_rows, full_logits, naive_generate
+from naive_reference import (
+    Boom,
+    Chunks,
+    Recorder,
+    StopAfter,
+    assert_matches_naive,
+    call_state,
+    expand_rows,
+    full_logits,
+    naive_generate,
+    sample_kwargs,
+)
 from tiny_models import BUILDERS, IMAGE, SUPPRESSED, get_case
-from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
-from transformers.generation.streamers import BaseStreamer
+from transformers import LogitsProcessorList, StoppingCriteriaList
 
 import halluguard
 from halluguard.decoders import GuardError, MemVR
@@ -152,37 +162,19 @@ def params(name) -> dict:
     return dict(retracing_ratio=RATIO, entropy_threshold=threshold(name))
 
 
-def _sample_kwargs(do_sample):
-    return dict(do_sample=True, top_k=0) if do_sample else dict(do_sample=False)
-
-
 @pytest.mark.parametrize("name", FAMILIES)
 def test_greedy_and_sampling_match_the_naive_reference(name):
     case, settings = get_case(name), params(name)
+    guarded = halluguard.guard(case.model, "memvr", seed=3, **settings)
     for do_sample in (False, True):
-        inputs = case.clone_inputs()
-        expected_scores, decisions = [], []
+        inputs, decisions = case.clone_inputs(), []
 
-        def keep(scores, other, step):
-            expected_scores.append(scores.clone())
-            return scores
-
-        def logits(generated):
+        def naive(generated):
             out, decided = naive_logits(name, inputs, generated, settings)
             decisions[:] = decided
             return out
 
-        expected = naive_generate(
-            name, None, inputs, None, keep, NEW_TOKENS, do_sample=do_sample, seed=3, logits=logits
-        )
-        recorder = Recorder()
-        out = halluguard.guard(case.model, "memvr", seed=3, **settings).generate(
-            **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **_sample_kwargs(do_sample),
-            logits_processor=LogitsProcessorList([recorder]),
-        )
-        assert torch.equal(out, expected[:, : out.shape[1]]), do_sample
-        for step, (_, scores) in enumerate(recorder.steps):
-            torch.testing.assert_close(scores, expected_scores[step], atol=1e-5, rtol=1e-5)
+        assert_matches_naive(guarded, name, inputs, naive, NEW_TOKENS, do_sample)
         if not do_sample:  # the threshold splits the steps: both outcomes are checked
             flat = [block for row in decisions for block in row]
             assert WATCHED + 1 in flat and None in flat, flat
@@ -255,30 +247,11 @@ def test_retracing_moves_the_scores_and_the_neutral_settings_are_plain(name):
     assert torch.equal(runs["never"], runs["plain"])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(11)
-        plain = case.model.generate(**case.clone_inputs(), max_new_tokens=NEW_TOKENS, **_sample_kwargs(True))
+        plain = case.model.generate(**case.clone_inputs(), max_new_tokens=NEW_TOKENS, **sample_kwargs(True))
     sampled = halluguard.guard(case.model, "memvr", seed=11, retracing_ratio=0).generate(
-        **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **_sample_kwargs(True)
+        **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **sample_kwargs(True)
     )
     assert torch.equal(sampled, plain)
-
-
-class _Chunks(BaseStreamer):
-    def __init__(self):
-        self.chunks, self.ended = [], False
-
-    def put(self, value):
-        self.chunks.append(value.reshape(1, -1))
-
-    def end(self):
-        self.ended = True
-
-
-class _StopAfter(StoppingCriteria):
-    def __init__(self, length):
-        self.length = length
-
-    def __call__(self, input_ids, scores, **kwargs):
-        return torch.full((input_ids.shape[0],), input_ids.shape[1] >= self.length, dtype=torch.bool)
 
 
 def test_streamer_and_stopping_criteria_see_the_guarded_tokens():
@@ -286,14 +259,14 @@ def test_streamer_and_stopping_criteria_see_the_guarded_tokens():
     inputs = _alone(name, 1)
     guarded = halluguard.guard(get_case(name).model, "memvr", **params(name))
     full = guarded.generate(**inputs, max_new_tokens=NEW_TOKENS)
-    streamer = _Chunks()
+    streamer = Chunks()
     streamed = guarded.generate(**_alone(name, 1), max_new_tokens=NEW_TOKENS, streamer=streamer)
     assert streamer.ended and torch.equal(streamed, full)
     assert torch.equal(torch.cat(streamer.chunks, dim=1), full)
     prompt = inputs["input_ids"].shape[1]
     stopped = guarded.generate(
         **_alone(name, 1), max_new_tokens=NEW_TOKENS,
-        stopping_criteria=StoppingCriteriaList([_StopAfter(prompt + 2)]),
+        stopping_criteria=StoppingCriteriaList([StopAfter(prompt + 2)]),
     )
     assert torch.equal(stopped, full[:, : prompt + 2])
 

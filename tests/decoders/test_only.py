@@ -16,10 +16,19 @@ import math
 
 import pytest
 import torch
-from naive_reference import Boom, Recorder, call_state, expand_rows, full_forward, naive_generate
+from naive_reference import (
+    Boom,
+    Chunks,
+    Recorder,
+    StopAfter,
+    assert_matches_naive,
+    call_state,
+    expand_rows,
+    full_forward,
+    sample_kwargs,
+)
 from tiny_models import BUILDERS, IMAGE_TOKENS, SUPPRESSED, get_case
-from transformers import AttentionInterface, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
-from transformers.generation.streamers import BaseStreamer
+from transformers import AttentionInterface, LogitsProcessorList, StoppingCriteriaList
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
 import halluguard
@@ -126,35 +135,14 @@ def naive_only_logits(name, inputs, generated, params):
     return torch.stack(combined)
 
 
-def _sample_kwargs(do_sample):
-    return dict(do_sample=True, top_k=0) if do_sample else dict(do_sample=False)
-
-
 @pytest.mark.parametrize("name", FAMILIES)
 def test_greedy_and_sampling_match_the_naive_reference(name):
     case = get_case(name)
+    guarded = halluguard.guard(case.model, "only", seed=3, **STRONG)
     for do_sample in (False, True):
         inputs = case.clone_inputs()
-        expected_scores = []
-
-        def keep(scores, other, step):
-            expected_scores.append(scores.clone())
-            return scores
-
-        def logits(generated):
-            return naive_only_logits(name, inputs, generated, STRONG)
-
-        expected = naive_generate(
-            name, None, inputs, None, keep, NEW_TOKENS, do_sample=do_sample, seed=3, logits=logits
-        )
-        recorder = Recorder()
-        out = halluguard.guard(case.model, "only", seed=3, **STRONG).generate(
-            **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **_sample_kwargs(do_sample),
-            logits_processor=LogitsProcessorList([recorder]),
-        )
-        assert torch.equal(out, expected[:, : out.shape[1]]), do_sample
-        for step, (_, scores) in enumerate(recorder.steps):
-            torch.testing.assert_close(scores, expected_scores[step], atol=1e-5, rtol=1e-5)
+        naive = lambda generated: naive_only_logits(name, inputs, generated, STRONG)  # noqa: E731
+        assert_matches_naive(guarded, name, inputs, naive, NEW_TOKENS, do_sample)
 
 
 @pytest.mark.parametrize("name", FAMILIES)
@@ -222,30 +210,11 @@ def test_the_combination_moves_the_scores_and_strength_zero_is_plain(name):
     assert torch.equal(runs["off"], runs["plain"])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(11)
-        plain = case.model.generate(**case.clone_inputs(), max_new_tokens=NEW_TOKENS, **_sample_kwargs(True))
+        plain = case.model.generate(**case.clone_inputs(), max_new_tokens=NEW_TOKENS, **sample_kwargs(True))
     sampled = halluguard.guard(case.model, "only", seed=11, **off).generate(
-        **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **_sample_kwargs(True)
+        **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **sample_kwargs(True)
     )
     assert torch.equal(sampled, plain)
-
-
-class _Chunks(BaseStreamer):
-    def __init__(self):
-        self.chunks, self.ended = [], False
-
-    def put(self, value):
-        self.chunks.append(value.reshape(1, -1))
-
-    def end(self):
-        self.ended = True
-
-
-class _StopAfter(StoppingCriteria):
-    def __init__(self, length):
-        self.length = length
-
-    def __call__(self, input_ids, scores, **kwargs):
-        return torch.full((input_ids.shape[0],), input_ids.shape[1] >= self.length, dtype=torch.bool)
 
 
 def test_streamer_and_stopping_criteria_see_the_guarded_tokens():
@@ -253,12 +222,12 @@ def test_streamer_and_stopping_criteria_see_the_guarded_tokens():
     inputs = _alone(name, 1)
     guarded = halluguard.guard(get_case(name).model, "only", **STRONG)
     full = guarded.generate(**inputs, max_new_tokens=NEW_TOKENS)
-    streamer = _Chunks()
+    streamer = Chunks()
     streamed = guarded.generate(**_alone(name, 1), max_new_tokens=NEW_TOKENS, streamer=streamer)
     assert streamer.ended and torch.equal(streamed, full)
     assert torch.equal(torch.cat(streamer.chunks, dim=1), full)
     prompt = inputs["input_ids"].shape[1]
-    criteria = StoppingCriteriaList([_StopAfter(prompt + 2)])
+    criteria = StoppingCriteriaList([StopAfter(prompt + 2)])
     stopped = guarded.generate(**_alone(name, 1), max_new_tokens=NEW_TOKENS, stopping_criteria=criteria)
     assert torch.equal(stopped, full[:, : prompt + 2])
 

@@ -14,7 +14,15 @@ from contextlib import contextmanager
 
 import pytest
 import torch
-from naive_reference import Boom, Recorder, call_state, expand_rows, full_logits, naive_generate
+from naive_reference import (
+    Boom,
+    Recorder,
+    call_state,
+    expand_rows,
+    full_logits,
+    naive_generate,
+    sample_kwargs,
+)
 from tiny_models import (
     BUILDERS,
     IMAGE_TOKENS,
@@ -120,10 +128,6 @@ def _branch(case):
     return PAILogitsProcessor(branch=object()).distort(family_of(case.model), case.model, case.clone_inputs())
 
 
-def _sample_kwargs(do_sample):
-    return dict(do_sample=True, top_k=0) if do_sample else dict(do_sample=False)
-
-
 @pytest.mark.parametrize("name", FAMILIES)
 @pytest.mark.parametrize("params", [dict(STRONG), dict(STRONG, gamma=1.0)], ids=["guided", "attention"])
 def test_greedy_and_sampling_match_the_naive_reference(name, params):
@@ -134,7 +138,7 @@ def test_greedy_and_sampling_match_the_naive_reference(name, params):
             guarded = halluguard.guard(case.model, "pai", seed=3, execution=execution, **params)
             recorder = Recorder()
             out = guarded.generate(
-                **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **_sample_kwargs(do_sample),
+                **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **sample_kwargs(do_sample),
                 logits_processor=LogitsProcessorList([recorder]),
             )
             assert torch.equal(out, expected[:, : out.shape[1]]), (execution, do_sample)
@@ -164,10 +168,10 @@ def test_strength_zero_is_plain_generate(name, do_sample):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(11)
         plain = case.model.generate(
-            **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **_sample_kwargs(do_sample)
+            **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **sample_kwargs(do_sample)
         )
     out = halluguard.guard(case.model, "pai", seed=11, alpha=0, gamma=1, start_layer=0).generate(
-        **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **_sample_kwargs(do_sample)
+        **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **sample_kwargs(do_sample)
     )
     assert torch.equal(out, plain)
 

@@ -13,7 +13,15 @@ import math
 
 import pytest
 import torch
-from naive_reference import Boom, Recorder, call_state, expand_rows, full_logits, naive_generate
+from naive_reference import (
+    Boom,
+    Recorder,
+    assert_matches_naive,
+    call_state,
+    expand_rows,
+    full_logits,
+    sample_kwargs,
+)
 from tiny_models import BUILDERS, IMAGE_TOKENS, SUPPRESSED, get_case
 from transformers import AttentionInterface, LogitsProcessorList
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
@@ -80,35 +88,14 @@ def edited_logits(name, inputs, generated, params):
         Naive.factors = None
 
 
-def _sample_kwargs(do_sample):
-    return dict(do_sample=True, top_k=0) if do_sample else dict(do_sample=False)
-
-
 @pytest.mark.parametrize("name", FAMILIES)
 def test_greedy_and_sampling_match_the_naive_reference(name):
     case = get_case(name)
+    guarded = halluguard.guard(case.model, "vaf", seed=3, **STRONG)
     for do_sample in (False, True):
         inputs = case.clone_inputs()
-        expected_scores = []
-
-        def keep(scores, other, step):
-            expected_scores.append(scores.clone())
-            return scores
-
-        def logits(generated):
-            return edited_logits(name, inputs, generated, STRONG)
-
-        expected = naive_generate(
-            name, None, inputs, None, keep, NEW_TOKENS, do_sample=do_sample, seed=3, logits=logits
-        )
-        recorder = Recorder()
-        out = halluguard.guard(case.model, "vaf", seed=3, **STRONG).generate(
-            **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **_sample_kwargs(do_sample),
-            logits_processor=LogitsProcessorList([recorder]),
-        )
-        assert torch.equal(out, expected[:, : out.shape[1]]), do_sample
-        for step, (_, scores) in enumerate(recorder.steps):
-            torch.testing.assert_close(scores, expected_scores[step], atol=1e-5, rtol=1e-5)
+        naive = lambda generated: edited_logits(name, inputs, generated, STRONG)  # noqa: E731
+        assert_matches_naive(guarded, name, inputs, naive, NEW_TOKENS, do_sample)
 
 
 @pytest.mark.parametrize("name", FAMILIES)
@@ -146,9 +133,9 @@ def test_the_edit_moves_the_scores_and_strength_one_is_plain(name):
     assert torch.equal(runs["off"], runs["plain"])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(11)
-        plain = case.model.generate(**case.clone_inputs(), max_new_tokens=NEW_TOKENS, **_sample_kwargs(True))
+        plain = case.model.generate(**case.clone_inputs(), max_new_tokens=NEW_TOKENS, **sample_kwargs(True))
     sampled = halluguard.guard(case.model, "vaf", seed=11, **off).generate(
-        **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **_sample_kwargs(True)
+        **case.clone_inputs(), max_new_tokens=NEW_TOKENS, **sample_kwargs(True)
     )
     assert torch.equal(sampled, plain)
 

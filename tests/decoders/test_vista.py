@@ -16,7 +16,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from naive_reference import Boom, Recorder, call_state, expand_rows, full_forward
+from naive_reference import Boom, Recorder, call_state, expand_rows, full_forward, sample_kwargs
 from tiny_models import BUILDERS, EOS, PAD, SUPPRESSED, get_case
 from transformers import LogitsProcessorList
 
@@ -130,10 +130,6 @@ def naive_generate(name, model, inputs, params, do_sample, seed):
     return generated
 
 
-def _sample_kwargs(do_sample):
-    return dict(do_sample=True, top_k=0) if do_sample else dict(do_sample=False)
-
-
 @pytest.mark.parametrize("name", FAMILIES)
 def test_greedy_and_sampling_match_the_naive_reference(name):
     case = get_case(name)
@@ -141,7 +137,7 @@ def test_greedy_and_sampling_match_the_naive_reference(name):
     for params in PARAMS:
         for do_sample in (False, True):
             out = halluguard.guard(case.model, "vista", seed=5, **params).generate(
-                **case.clone_inputs(), max_new_tokens=NEW, **_sample_kwargs(do_sample)
+                **case.clone_inputs(), max_new_tokens=NEW, **sample_kwargs(do_sample)
             )
             expected = naive_generate(name, case.model, case.clone_inputs(), params, do_sample, 5)
             assert out[:, prompt:].tolist() == expected.tolist(), (params, do_sample)
@@ -179,9 +175,9 @@ def test_both_parts_off_is_plain_generate(name):
             assert torch.equal(plain, guarded), (off, kwargs)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(11)
-            plain = case.model.generate(**case.clone_inputs(), max_new_tokens=NEW, **_sample_kwargs(True))
+            plain = case.model.generate(**case.clone_inputs(), max_new_tokens=NEW, **sample_kwargs(True))
         sampled = halluguard.guard(case.model, "vista", seed=11, **off).generate(
-            **case.clone_inputs(), max_new_tokens=NEW, **_sample_kwargs(True)
+            **case.clone_inputs(), max_new_tokens=NEW, **sample_kwargs(True)
         )
         assert torch.equal(sampled, plain), off
 
