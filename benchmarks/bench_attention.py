@@ -29,7 +29,6 @@ from contextlib import contextmanager
 import decode_timing
 import pytest
 import torch
-import transformers
 from bench_decoders import NEW_TOKENS, build_model, make_inputs
 
 import halluguard
@@ -142,18 +141,7 @@ def step_cost(name: str, batch: int) -> float:
 
 
 def summary(model) -> str:
-    lines = [
-        f"torch {torch.__version__}, transformers {transformers.__version__}, {torch.get_num_threads()} "
-        f"threads, {str(model.dtype).replace('torch.', '')}, greedy, {NEW_TOKENS} new tokens",
-        "| batch | run | decode ms/token | x plain |",
-        "|---|---|---|---|",
-    ]
-    for batch in (1, 4):
-        plain = step_cost("plain", batch)
-        for name in NAMES:
-            cost = step_cost(name, batch)
-            lines.append(f"| {batch} | {name} | {cost * 1e3:.1f} | {cost / plain:.2f} |")
-    return "\n".join(lines)
+    return decode_timing.table(RESULTS, model, NAMES, "greedy")
 
 
 @pytest.fixture(scope="module")

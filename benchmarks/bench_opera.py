@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import decode_timing
 import pytest
-import torch
-import transformers
 from bench_decoders import NEW_TOKENS, build_model, make_inputs
 
 import halluguard
@@ -44,18 +42,8 @@ def step_cost(name: str, batch: int) -> float:
 
 
 def summary(model) -> str:
-    lines = [
-        f"torch {torch.__version__}, transformers {transformers.__version__}, {torch.get_num_threads()} "
-        f"threads, {str(model.dtype).replace('torch.', '')}, {BEAMS} beams, {NEW_TOKENS} new tokens",
-        "| prompts | run | decode ms/token | x plain (SDPA) |",
-        "|---|---|---|---|",
-    ]
-    for batch in (1, 4):
-        plain = step_cost("plain", batch)
-        for name in NAMES:
-            cost = step_cost(name, batch)
-            lines.append(f"| {batch} | {name} | {cost * 1e3:.1f} | {cost / plain:.2f} |")
-    return "\n".join(lines)
+    setting = f"{BEAMS} beams"
+    return decode_timing.table(RESULTS, model, NAMES, setting, rows="prompts", plain="x plain (SDPA)")
 
 
 def build_models() -> dict:

@@ -12,6 +12,7 @@ import time
 from typing import Callable
 
 import torch
+import transformers
 from bench_decoders import NEW_TOKENS
 
 Results = dict[tuple[str, int, int], float]
@@ -20,6 +21,25 @@ Results = dict[tuple[str, int, int], float]
 def step_cost(results: Results, name: str, batch: int) -> float:
     """Seconds per decoded token: the prefill (the 1-token run) taken off, as in ``bench_decoders``."""
     return (results[(name, batch, NEW_TOKENS)] - results[(name, batch, 1)]) / (NEW_TOKENS - 1)
+
+
+def table(
+    results: Results, model, names: list[str], setting: str, rows: str = "batch", plain: str = "x plain"
+) -> str:
+    """The per-token costs of ``names`` as a markdown table, batches 1 and 4, against ``"plain"``;
+    ``setting`` describes the decoding ("greedy", "4 beams")."""
+    lines = [
+        f"torch {torch.__version__}, transformers {transformers.__version__}, {torch.get_num_threads()} "
+        f"threads, {str(model.dtype).replace('torch.', '')}, {setting}, {NEW_TOKENS} new tokens",
+        f"| {rows} | run | decode ms/token | {plain} |",
+        "|---|---|---|---|",
+    ]
+    for batch in (1, 4):
+        base = step_cost(results, "plain", batch)
+        for name in names:
+            cost = step_cost(results, name, batch)
+            lines.append(f"| {batch} | {name} | {cost * 1e3:.1f} | {cost / base:.2f} |")
+    return "\n".join(lines)
 
 
 def record(benchmark, fn: Callable, results: Results, key: tuple[str, int, int], rounds: int, group: str):
